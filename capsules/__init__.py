@@ -1,0 +1,33 @@
+"""capsules: compile pure-Python numeric kernels ahead of time into SciPy LowLevelCallables.
+
+Write a kernel in Python with a pythran export comment, build it once, and
+pass ``kernel.lowlevel(...)`` to ``scipy.integrate`` or ``scipy.ndimage``::
+
+    import capsules
+    mod = capsules.load("kernels/integrands.py")
+    integrate.nquad(mod.f.lowlevel(user_data=[1.0]), [[0, 10], [-10, 0], [-1, 1]])
+"""
+
+from __future__ import annotations
+
+from ._version import __version__
+from .build import BuildResult, build
+from .cache import Cache
+from .errors import BuildError, CacheError, CapsulesError, SignatureError, SpecError, UserDataError
+from .load import Kernel, KernelModule, load
+
+__all__ = [
+    "BuildError",
+    "BuildResult",
+    "Cache",
+    "CacheError",
+    "CapsulesError",
+    "Kernel",
+    "KernelModule",
+    "SignatureError",
+    "SpecError",
+    "UserDataError",
+    "__version__",
+    "build",
+    "load",
+]

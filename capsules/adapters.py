@@ -1,0 +1,102 @@
+"""Stage 3: C++ entry points with the exact C signatures SciPy calls.
+
+Pythran's own capsule is named with pythran's spec and returns whatever C++
+type pythran inferred.  For each capsule export we append to pythran's C++ a
+plain ``extern "C"`` function with the SciPy signature, which converts the
+raw C arguments to pythran's argument types, calls the kernel, and converts
+the result to the C return type when that conversion is honest.
+
+One exported function, ``capsules_exports_v1``, returns a tuple of
+``(name, PyCapsule, inferred_return_kind)``: the capsule is named with the
+SciPy signature string (a literal in the binary, so it lives as long as the
+binary) and the kind is what pythran inferred, for the build to check.
+"""
+
+from __future__ import annotations
+
+from .signatures import Signature
+from .spec import ExportSpec
+
+EXPORTS_SYMBOL = "capsules_exports_v1"
+
+_PRELUDE = r"""
+// ---- capsules: entry points with SciPy's C signatures ----
+#include <type_traits>
+namespace capsules_rt {
+template <class F> struct result;
+template <class R, class... A> struct result<R (*)(A...)> { using type = std::decay_t<R>; };
+template <class F> using result_t = typename result<F>::type;
+
+// The inferred return type, in numpy's dtype names, for the build to check.
+template <class T> constexpr const char *kind() {
+  if constexpr (std::is_same_v<T, bool>) return "bool";
+  else if constexpr (std::is_floating_point_v<T>)
+    return sizeof(T) == 8 ? "float64" : sizeof(T) == 4 ? "float32" : "longdouble";
+  else if constexpr (std::is_integral_v<T> && std::is_signed_v<T>)
+    return sizeof(T) == 8 ? "int64" : sizeof(T) == 4 ? "int32" : sizeof(T) == 2 ? "int16" : "int8";
+  else if constexpr (std::is_integral_v<T>) return "unsigned";
+  else if constexpr (std::is_same_v<T, pythonic::types::none_type>) return "None";
+  else return "a non-scalar (array, list or tuple)";
+}
+
+// SciPy reads a double from integrands and an int success flag from ndimage
+// callbacks; only these conversions are compiled, the build refuses the rest.
+template <class T> constexpr bool to_double = std::is_floating_point_v<T>;
+template <class T> constexpr bool to_int = std::is_integral_v<T>;
+}  // namespace capsules_rt
+"""
+
+
+def entry_name(name: str) -> str:
+    return f"capsules_entry_{name}"
+
+
+def generate(exports: list[tuple[ExportSpec, Signature]]) -> str:
+    """C++ source to append to pythran's output for these capsule exports."""
+    parts = [_PRELUDE]
+    parts += [_entry(spec, sig) for spec, sig in exports]
+    parts.append(_exports_function(exports))
+    return "\n".join(parts)
+
+
+def _entry(spec: ExportSpec, sig: Signature) -> str:
+    params = ", ".join(f"{_c_param(c)} a{i}" for i, c in enumerate(sig.form.args))
+    call_args = ", ".join(_convert(cxx, i) for i, cxx in enumerate(spec.cxx_types))
+    ret = sig.form.ret
+    result = f"capsules_rt::result_t<decltype(&{spec.name})>"
+    if ret == "double":
+        body = (
+            f"  if constexpr (capsules_rt::to_double<R>) return static_cast<double>({spec.name}({call_args}));\n"
+            f"  else return 0.0;"
+        )
+    else:
+        body = f"  if constexpr (capsules_rt::to_int<R>) return {spec.name}({call_args}) ? 1 : 0;\n  else return 0;"
+    return (
+        f"// {spec.pythran} -> {sig.text}\n"
+        f"static {ret} {entry_name(spec.name)}({params}) {{\n"
+        f"  using R = {result};\n{body}\n}}\n"
+    )
+
+
+def _c_param(c: str) -> str:
+    return c.replace(" *", "*")
+
+
+def _convert(cxx: str, i: int) -> str:
+    if cxx.startswith("pythonic::types::pointer<"):
+        inner = cxx[len("pythonic::types::pointer<") : -1]
+        return f"{cxx}{{reinterpret_cast<{inner}*>(a{i})}}"
+    return f"static_cast<{cxx}>(a{i})"
+
+
+def _exports_function(exports: list[tuple[ExportSpec, Signature]]) -> str:
+    items = "".join("(sNs)" for _ in exports)
+    args = "".join(
+        f',\n      "{spec.name}", PyCapsule_New(reinterpret_cast<void*>(&{entry_name(spec.name)}), '
+        f'"{sig.text}", nullptr), capsules_rt::kind<capsules_rt::result_t<decltype(&{spec.name})>>()'
+        for spec, sig in exports
+    )
+    return (
+        f'extern "C" __attribute__((visibility("default"))) PyObject *{EXPORTS_SYMBOL}(void) {{\n'
+        f'  return Py_BuildValue("({items})"{args});\n}}\n'
+    )

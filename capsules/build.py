@@ -1,0 +1,269 @@
+"""Stage 5: build kernel modules into the cache.
+
+For each kernel file: read the exports, match every capsule to its SciPy
+signature, compute the cache key, and, if the cache has no valid entry,
+compile in a private staging directory (pythran + entry points + g++, in a
+child process whose output is the build log), check the return types
+pythran inferred, and publish.  ``jobs`` modules compile at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import sysconfig
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import adapters
+from .cache import Cache, Entry, cache_key
+from .errors import BuildError, CapsulesError, SpecError
+from .signatures import Signature, check_return, match
+from .spec import ExportSpec, is_kernel_file, read_exports
+
+# -O3 and the host's full instruction set; pythran's own default is -O2 for a
+# generic x86-64.  -g0: the debug info would be stripped at link time anyway.
+NATIVE_FLAGS = ("-O3", "-march=native", "-g0")
+PORTABLE_FLAGS = ("-O3", "-mtune=generic", "-g0")
+SUMMARY_LINES = 20
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One kernel file's source bytes and the cache key they build under."""
+
+    path: Path
+    source: bytes
+    flags: tuple[str, ...]
+    key: str
+    inputs: dict
+
+    @property
+    def module_name(self) -> str:
+        return module_name(self.path, self.key)
+
+    def exports(self) -> tuple[ExportSpec, ...]:
+        """The exports of exactly these source bytes (pythran's parser: slow to import)."""
+        return read_exports(self.path, text=self.source.decode("utf-8", "replace"))
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """The outcome of building one kernel file."""
+
+    path: Path
+    entry: Entry
+    built: bool
+    seconds: float
+
+    @property
+    def key(self) -> str:
+        return self.entry.key
+
+
+def build_flags(portable: bool = False) -> tuple[str, ...]:
+    """The compiler flags a build uses (``portable`` drops ``-march=native``)."""
+    extra = tuple(os.environ.get("CAPSULES_CXXFLAGS", "").split())
+    return (PORTABLE_FLAGS if portable else NATIVE_FLAGS) + extra
+
+
+def module_name(path: Path, key: str) -> str:
+    """A module name unique to this build, so an edited kernel never meets a stale import."""
+    stem = re.sub(r"\W", "_", path.stem)
+    if not stem or stem[0].isdigit():
+        stem = "k_" + stem
+    return f"{stem}_{key[:12]}"
+
+
+def kernel_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Expand directories to the kernel modules they hold (top level, sorted)."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files += sorted(p for p in path.glob("*.py") if is_kernel_file(p))
+        elif path.exists():
+            files.append(path)
+        else:
+            raise SpecError("no such file or directory", path=path)
+    return list(dict.fromkeys(files))
+
+
+def plan(path: str | Path, *, portable: bool = False) -> Plan:
+    """Read a kernel file and compute its cache key; parses and compiles nothing.
+
+    Raises
+    ------
+    SpecError
+        The file cannot be read.
+    """
+    path = Path(path)
+    try:
+        source = path.read_bytes()
+    except OSError as err:
+        raise SpecError(f"cannot read kernel file: {err.strerror}", path=path) from None
+    flags = build_flags(portable)
+    key, inputs = cache_key(source, flags, native="-march=native" in flags)
+    return Plan(path, source, flags, key, inputs)
+
+
+def check(plan: Plan) -> tuple[tuple[ExportSpec, ...], dict[str, Signature]]:
+    """The exports of a planned module and the SciPy signature of each capsule.
+
+    Raises
+    ------
+    SpecError, SignatureError
+        The export comments or the capsule signatures are wrong.
+    """
+    exports = plan.exports()
+    return exports, {s.name: match(s) for s in exports if s.capsule}
+
+
+def build(
+    paths: Iterable[str | Path],
+    *,
+    cache: Cache | str | Path | None = None,
+    jobs: int = 1,
+    force: bool = False,
+    portable: bool = False,
+    on_result: Callable[[Path, BuildResult | CapsulesError], None] | None = None,
+) -> list[BuildResult]:
+    """Build kernel files (or every kernel file in directories) into the cache.
+
+    Every module is attempted; ``on_result`` is called as each finishes, with
+    its result or error.  Afterwards the first error, if any, is raised.
+    """
+    cache = cache if isinstance(cache, Cache) else Cache(cache)
+    files = kernel_files(paths)
+    outcomes: dict[Path, BuildResult | CapsulesError] = {}
+
+    def one(path: Path) -> None:
+        try:
+            outcome: BuildResult | CapsulesError = build_plan(plan(path, portable=portable), cache, force=force)
+        except CapsulesError as err:
+            outcome = err
+        outcomes[path] = outcome
+        if on_result is not None:
+            on_result(path, outcome)
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        list(pool.map(one, files))
+    errors = [o for o in (outcomes[f] for f in files) if isinstance(o, CapsulesError)]
+    if errors:
+        raise errors[0]
+    return [outcomes[f] for f in files]  # type: ignore[misc]
+
+
+def build_plan(plan: Plan, cache: Cache, *, force: bool = False) -> BuildResult:
+    """Build one planned module unless the cache already has it."""
+    start = time.perf_counter()
+    if not force:
+        entry = cache.lookup(plan.key)
+        if entry is not None:
+            return BuildResult(plan.path, entry, False, time.perf_counter() - start)
+    with cache.lock(plan.key):
+        entry = None if force else cache.lookup(plan.key)
+        if entry is None:
+            cache.discard(plan.key)  # a damaged or forced entry is rebuilt, never reused
+            entry = _compile(plan, cache)
+            return BuildResult(plan.path, entry, True, time.perf_counter() - start)
+    return BuildResult(plan.path, entry, False, time.perf_counter() - start)
+
+
+def _compile(plan: Plan, cache: Cache) -> Entry:
+    exports, signatures = check(plan)
+    capsules = [(s, signatures[s.name]) for s in exports if s.capsule]
+    with cache.staging() as staged:
+        source = staged / plan.path.name
+        source.write_bytes(plan.source)  # compile exactly the bytes the key was computed from
+        start = time.perf_counter()
+        result = _run_child(plan, capsules, source, staged, cache)
+        for spec, sig in capsules:
+            check_return(spec, sig, result["returns"][spec.name])
+        data = {
+            "module_name": plan.module_name,
+            "binary": result["binary"],
+            "source": str(plan.path.resolve()),
+            "exports": [s.to_json() for s in exports],
+            "returns": result["returns"],
+            "inputs": plan.inputs,
+            "build_seconds": round(time.perf_counter() - start, 3),
+        }
+        return cache.publish(staged, plan.key, data)
+
+
+def _run_child(
+    plan: Plan, capsules: list[tuple[ExportSpec, Signature]], source: Path, staged: Path, cache: Cache
+) -> dict:
+    request = {
+        "source": str(source),
+        "module_dir": str(plan.path.resolve().parent),
+        "module_name": plan.module_name,
+        "outdir": str(staged),
+        "entries": adapters.generate(capsules),
+        "flags": list(plan.flags),
+        "ext_suffix": sysconfig.get_config_var("EXT_SUFFIX"),
+        "exports_symbol": adapters.EXPORTS_SYMBOL,
+        "result": str(staged / "result.json"),
+    }
+    (staged / "request.json").write_text(json.dumps(request))
+    log = staged / "build.log"
+    with open(log, "wb") as out:
+        subprocess.run(
+            [sys.executable, "-m", "capsules._compile", str(staged / "request.json")],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=_child_env(),
+            check=False,
+        )
+    try:
+        result = json.loads((staged / "result.json").read_text())
+    except (OSError, ValueError):
+        result = {"ok": False, "stage": "compile", "message": "the compiler process died", "line": None}
+    if not result["ok"]:
+        raise _failure(plan, result, log, cache)
+    return result
+
+
+def _child_env() -> dict[str, str]:
+    # the child must import this very capsules package, installed or not
+    env = dict(os.environ)
+    here = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (here, env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def _failure(plan: Plan, result: dict, log: Path, cache: Cache) -> BuildError:
+    kept = cache.log_path(plan.module_name)
+    kept.write_bytes(log.read_bytes())
+    text = log.read_text(errors="replace")
+    line = result.get("line")
+    source_line = ""
+    if line:
+        lines = plan.source.decode("utf-8", "replace").splitlines()
+        source_line = lines[line - 1].rstrip() if 0 < line <= len(lines) else ""
+    if result["stage"] == "pythran":
+        return BuildError(f"pythran: {result['message']}", path=plan.path, line=line, source_line=source_line,
+                          log_path=kept)
+    return BuildError("C++ compilation failed", summary=summarize(text), path=plan.path, log_path=kept)
+
+
+def summarize(log: str, limit: int = SUMMARY_LINES) -> str:
+    """The first real compiler error of a build log, about ``limit`` lines."""
+    lines = log.splitlines()
+    first = next((i for i, line in enumerate(lines) if " error: " in line or "error:" in line[:8]), None)
+    if first is None:
+        tail = [line for line in lines if line.strip()][-limit:]
+        return "\n".join(tail)
+    picked = [lines[first]]
+    for line in lines[first + 1 :]:
+        if len(picked) >= limit or " error: " in line:
+            break
+        picked.append(line)
+    return "\n".join(picked)

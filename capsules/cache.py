@@ -1,0 +1,238 @@
+"""Stage 4: the build cache.
+
+Layout, under the cache root (``--cache`` / ``cache=`` / ``$CAPSULES_CACHE`` /
+the per-user cache directory)::
+
+    v1/<key>/            one published build: the binary, entry.json, build.log
+    v1/tmp/<random>/     private build directories, never imported
+    v1/locks/<key>.lock  one compile per key across processes
+    v1/logs/<name>.log   the full log of the last failed build of a module
+
+The key is the sha256 of a sorted JSON of everything that changes the
+binary.  An entry is published by renaming a finished build directory into
+place, so readers see all of it or nothing; ``entry.json`` records the
+binary's sha256, and an entry whose binary does not match is a miss (and is
+rebuilt), never imported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import platform
+import re
+import shutil
+import stat
+import sys
+import sysconfig
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from ._version import GENERATOR, __version__
+from .errors import CacheError
+
+FORMAT = "v1"
+ENTRY_FILE = "entry.json"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A published, verified build."""
+
+    key: str
+    directory: Path
+    binary: Path
+    data: dict[str, Any]
+
+    @property
+    def module_name(self) -> str:
+        return self.data["module_name"]
+
+
+def default_root() -> Path:
+    """``$CAPSULES_CACHE``, else the per-user cache directory."""
+    env = os.environ.get("CAPSULES_CACHE")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return platformdirs.user_cache_path("capsules", appauthor=False)
+
+
+class Cache:
+    """A cache root, created private (0700) and refused if others can write to it."""
+
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = Path(root).expanduser() if root is not None else default_root()
+        self.base = self.root / FORMAT
+        for sub in (self.root, self.base, self.base / "tmp", self.base / "locks", self.base / "logs"):
+            _private_dir(sub)
+
+    def __repr__(self) -> str:
+        return f"Cache({str(self.root)!r})"
+
+    def lookup(self, key: str) -> Entry | None:
+        """The verified entry for ``key``, or None (missing, damaged or foreign)."""
+        directory = self.base / key
+        try:
+            data = json.loads((directory / ENTRY_FILE).read_text())
+            binary = directory / data["binary"]
+            if data.get("key") != key or _sha256_file(binary) != data["sha256"]:
+                return None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return Entry(key, directory, binary, data)
+
+    @contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        """Hold the build lock of ``key`` (an inter-process file lock)."""
+        from filelock import FileLock
+
+        with FileLock(str(self.base / "locks" / f"{key}.lock")):
+            yield
+
+    @contextmanager
+    def staging(self) -> Iterator[Path]:
+        """A private directory to build in; removed afterwards unless published."""
+        path = Path(tempfile.mkdtemp(prefix="build-", dir=self.base / "tmp"))
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def publish(self, staged: Path, key: str, data: dict[str, Any]) -> Entry:
+        """Record ``data`` in ``staged`` and move it into place as the entry of ``key``.
+
+        If a valid entry appeared meanwhile, ours is dropped and that one kept;
+        a damaged one is replaced.
+        """
+        data = {**data, "key": key, "sha256": _sha256_file(staged / data["binary"])}
+        (staged / ENTRY_FILE).write_text(json.dumps(data, indent=1, sort_keys=True))
+        target = self.base / key
+        existing = self.lookup(key)
+        if existing is not None:
+            return existing
+        self.discard(key)
+        os.replace(staged, target)
+        entry = self.lookup(key)
+        if entry is None:
+            raise CacheError(f"entry {key} did not verify right after publishing", path=target)
+        return entry
+
+    def discard(self, key: str) -> None:
+        """Remove the entry of ``key`` (call with its lock held)."""
+        target = self.base / key
+        if target.exists():
+            trash = Path(tempfile.mkdtemp(prefix="trash-", dir=self.base / "tmp"))
+            os.replace(target, trash / key)
+            shutil.rmtree(trash, ignore_errors=True)
+
+    def log_path(self, module_name: str) -> Path:
+        return self.base / "logs" / f"{module_name}.log"
+
+    def clean(self) -> int:
+        """Remove every build, log and temporary directory; return how many entries went."""
+        count = 0
+        for child in self.base.iterdir():
+            if child.name in ("tmp", "locks", "logs"):
+                continue
+            shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink()
+            count += 1
+        for sub in ("tmp", "logs"):
+            shutil.rmtree(self.base / sub, ignore_errors=True)
+            _private_dir(self.base / sub)
+        return count
+
+
+def cache_key(source: bytes, flags: tuple[str, ...], native: bool) -> tuple[str, dict[str, Any]]:
+    """The cache key of a kernel source built with ``flags``, and what went into it."""
+    inputs = {
+        "source_sha256": hashlib.sha256(source).hexdigest(),
+        "capsules": __version__,
+        "generator": GENERATOR,
+        "pythran": pythran_version(),
+        "pythranrc": _pythranrc_digest(),
+        "flags": list(flags),
+        "python": sys.implementation.cache_tag,
+        "ext_suffix": sysconfig.get_config_var("EXT_SUFFIX"),
+        "numpy": _numpy_version(),
+        "platform": sysconfig.get_platform(),
+        "cpu": cpu_id() if native else None,
+    }
+    blob = json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest(), inputs
+
+
+@lru_cache(maxsize=1)
+def pythran_version() -> str:
+    """Pythran's version, read from its source without importing it (import costs 0.5 s)."""
+    spec = importlib.util.find_spec("pythran")
+    if spec is None or spec.origin is None:
+        return "missing"
+    text = (Path(spec.origin).parent / "version.py").read_text()
+    found = re.search(r"__version__\s*=\s*['\"]([^'\"]+)", text)
+    return found.group(1) if found else "unknown"
+
+
+@lru_cache(maxsize=1)
+def cpu_id() -> str:
+    """What ``-march=native`` compiles for: this CPU's model and feature flags."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return f"{platform.machine()}:{platform.processor()}"
+    fields = {}
+    for line in info.split("\n\n", 1)[0].splitlines():
+        name, _, value = line.partition(":")
+        fields[name.strip()] = value.strip()
+    wanted = ("vendor_id", "cpu family", "model", "model name", "flags", "CPU implementer", "CPU part", "Features")
+    summary = {k: fields[k] for k in wanted if k in fields}
+    return platform.machine() + ":" + hashlib.sha256(json.dumps(summary, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _numpy_version() -> str:
+    import numpy
+
+    return numpy.__version__
+
+
+def _pythranrc_digest() -> str | None:
+    # a user's ~/.pythranrc can change compiler flags, and so the binary
+    rc = Path(os.environ.get("PYTHRANRC") or Path.home() / ".pythranrc")
+    try:
+        return hashlib.sha256(rc.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _private_dir(path: Path) -> None:
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = path.stat()
+    except OSError as err:
+        raise CacheError(f"cannot create the cache directory: {err.strerror}", path=path) from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise CacheError("the cache path exists and is not a directory", path=path)
+    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+        raise CacheError("the cache directory belongs to another user; refusing to load binaries from it", path=path)
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise CacheError(
+            f"the cache directory is writable by others (mode {stat.S_IMODE(info.st_mode):o}); anyone could "
+            f"plant a binary there. Run 'chmod go-w {path}' or choose another --cache",
+            path=path,
+        )

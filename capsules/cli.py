@@ -1,0 +1,152 @@
+"""The ``capsules`` command: parses arguments and calls the library, nothing more."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from ._version import __version__
+from .build import BuildResult, build, kernel_files
+from .cache import Cache
+from .errors import CapsulesError
+from .signatures import match
+from .spec import scan
+
+_PRINT = threading.Lock()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit code (0 success, 1 any error)."""
+    args = _parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except CapsulesError as err:
+        _error(err)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="capsules", description="Compile Python kernels with pythran into SciPy LowLevelCallables."
+    )
+    parser.add_argument("--version", action="version", version=f"capsules {__version__}")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+    paths = {"nargs": "*", "default": ["kernels"], "metavar": "PATH", "help": "kernel files or directories"}
+    cache = {"metavar": "DIR", "help": "cache directory (default: $CAPSULES_CACHE or the user cache)"}
+
+    p = sub.add_parser("build", help="compile kernel modules into the cache")
+    p.add_argument("paths", **paths)
+    p.add_argument("--cache", **cache)
+    p.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="modules to compile at once")
+    p.add_argument("--force", action="store_true", help="rebuild even if the cache has a valid build")
+    p.add_argument("--portable", action="store_true", help="do not target this CPU (no -march=native)")
+    p.set_defaults(run=_build)
+
+    p = sub.add_parser("list", help="show each capsule's C signature and the SciPy functions that accept it")
+    p.add_argument("paths", **paths)
+    p.set_defaults(run=_list)
+
+    p = sub.add_parser("check", help="validate export comments and signatures without compiling")
+    p.add_argument("paths", **paths)
+    p.set_defaults(run=_check)
+
+    p = sub.add_parser("clean", help="remove every build from the cache")
+    p.add_argument("--cache", **cache)
+    p.set_defaults(run=_clean)
+    return parser
+
+
+def _build(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    outcomes: list[BuildResult | CapsulesError] = []
+
+    def report(path: Path, outcome: BuildResult | CapsulesError) -> None:
+        with _PRINT:
+            outcomes.append(outcome)
+            if isinstance(outcome, CapsulesError):
+                print(f"failed      {path}", flush=True)
+                _error(outcome)
+            else:
+                state = "built" if outcome.built else "up to date"
+                print(f"{state:<11} {path}  ({outcome.seconds:.2f} s)", flush=True)
+
+    try:
+        build(args.paths, cache=args.cache, jobs=args.jobs, force=args.force, portable=args.portable,
+              on_result=report)
+    except CapsulesError as err:
+        if not outcomes:  # raised before any module ran: not reported yet
+            raise
+        print(f"{sum(isinstance(o, CapsulesError) for o in outcomes)} of {len(outcomes)} module(s) failed",
+              file=sys.stderr)
+        return 1
+    built = sum(isinstance(o, BuildResult) and o.built for o in outcomes)
+    print(f"{len(outcomes)} module(s), {built} compiled, in {time.perf_counter() - start:.2f} s")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    rows = [("kernel", "pythran export", "C signature", "accepted by")]
+    failed = 0
+    for path in kernel_files(args.paths):
+        result = scan(path)
+        failed += _report_all(result.errors)
+        for spec in (s for s in result.exports if s.capsule):
+            try:
+                sig = match(spec)
+            except CapsulesError as err:
+                failed += _report_all([err])
+                continue
+            rows.append((f"{path.stem}.{spec.name}", spec.pythran, sig.text, ", ".join(sig.targets)))
+    _table(rows)
+    return 1 if failed else 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    files = kernel_files(args.paths)
+    problems = kernels = 0
+    for path in files:
+        result = scan(path)
+        problems += _report_all(result.errors)
+        for spec in (s for s in result.exports if s.capsule):
+            kernels += 1
+            try:
+                match(spec)
+            except CapsulesError as err:
+                problems += _report_all([err])
+    if problems:
+        print(f"{problems} problem(s) in {len(files)} file(s)", file=sys.stderr)
+        return 1
+    print(f"ok: {kernels} capsule(s) in {len(files)} file(s)")
+    return 0
+
+
+def _clean(args: argparse.Namespace) -> int:
+    cache = Cache(args.cache)
+    count = cache.clean()
+    print(f"removed {count} build(s) from {cache.root}")
+    return 0
+
+
+def _report_all(errors: Sequence[CapsulesError]) -> int:
+    for err in errors:
+        _error(err)
+    return len(errors)
+
+
+def _error(err: CapsulesError) -> None:
+    print(str(err), file=sys.stderr)
+    if err.source_line:
+        print(f"    {err.source_line.strip()}", file=sys.stderr)
+
+
+def _table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())

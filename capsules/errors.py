@@ -1,0 +1,109 @@
+"""The one exception tree of capsules.
+
+Every error capsules raises on purpose is a :class:`CapsulesError`.  Errors
+about a kernel file carry its path and the line of the export comment, and
+their message starts with ``path:line:`` so editors and terminals can jump
+to it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class CapsulesError(Exception):
+    """Base class of every error capsules raises on purpose.
+
+    Parameters
+    ----------
+    message
+        What went wrong, in one line, without the location.
+    path, line
+        The kernel file and the line of the offending export comment, when
+        there is one.
+    source_line
+        The text of that line, shown under the message by the CLI.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        source_line: str | None = None,
+    ) -> None:
+        self.message = message
+        self.path = str(path) if path is not None else None
+        self.line = line
+        self.source_line = source_line
+        super().__init__(self._located())
+
+    def _located(self) -> str:
+        if self.path is None:
+            return self.message
+        if self.line is None:
+            return f"{self.path}: {self.message}"
+        return f"{self.path}:{self.line}: {self.message}"
+
+    def __str__(self) -> str:
+        return self._located()
+
+    def __reduce__(self):  # keep keyword-only fields through pickling
+        return (_rebuild, (type(self), self.__dict__))
+
+
+def _rebuild(cls: type[CapsulesError], state: dict) -> CapsulesError:
+    err = cls.__new__(cls)
+    err.__dict__.update(state)
+    Exception.__init__(err, err._located())
+    return err
+
+
+class SpecError(CapsulesError):
+    """An export comment is malformed or names something that is not there."""
+
+
+class SignatureError(CapsulesError):
+    """A capsule's C signature is not one SciPy accepts, or lies about it.
+
+    Raised for argument types SciPy does not pass (``float32*`` where SciPy
+    passes ``double *``), wrong arities, unsupported argument kinds, and
+    return types pythran infers that the SciPy caller would misread.
+    """
+
+
+class BuildError(CapsulesError):
+    """Pythran or the C++ compiler failed.
+
+    ``summary`` holds the first real messages (about 20 lines), ``log_path``
+    the full compiler log kept in the cache.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        summary: str = "",
+        log_path: str | Path | None = None,
+        **where,
+    ) -> None:
+        self.summary = summary
+        self.log_path = str(log_path) if log_path is not None else None
+        super().__init__(message, **where)
+
+    def __str__(self) -> str:
+        text = self._located()
+        if self.summary:
+            text += "\n" + "\n".join("    " + s for s in self.summary.splitlines())
+        if self.log_path:
+            text += f"\nfull log: {self.log_path}"
+        return text
+
+
+class CacheError(CapsulesError):
+    """The cache directory is unusable or unsafe (for example, writable by others)."""
+
+
+class UserDataError(CapsulesError):
+    """``Kernel.lowlevel`` was given user_data the kernel cannot safely read."""

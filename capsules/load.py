@@ -1,0 +1,301 @@
+"""Stage 6: import a build and hand its capsules to SciPy.
+
+``load`` finds (or builds) the cache entry of a kernel file, imports the
+binary under its own module name, and wraps each capsule in a
+:class:`Kernel`.  ``Kernel.lowlevel`` returns a ``scipy.LowLevelCallable``
+whose user_data is a private copy of the values it was given, converted to
+the dtype the kernel reads, and kept alive by the callable itself.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.machinery
+import importlib.util
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+from scipy import LowLevelCallable
+
+from . import adapters
+from .build import build_plan, plan
+from .cache import Cache, Entry, cache_key
+from .errors import CapsulesError, UserDataError
+from .signatures import Signature, match
+from .spec import ExportSpec
+
+_LOADED: dict[str, KernelModule] = {}
+_LOCK = threading.Lock()
+
+_get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+_get_pointer.restype = ctypes.c_void_p
+_get_pointer.argtypes = (ctypes.py_object, ctypes.c_char_p)
+
+
+class Kernel:
+    """One compiled capsule: its SciPy signature, its address and its Python original."""
+
+    def __init__(self, spec: ExportSpec, signature: Signature, capsule: Any, module: KernelModule) -> None:
+        self.spec = spec
+        self._signature = signature
+        self.capsule = capsule
+        self.module = module
+        self.address: int = _get_pointer(capsule, signature.text.encode())
+
+    name = property(lambda self: self.spec.name, doc="The function's name.")
+    signature = property(lambda self: self._signature.text, doc="The exact C signature SciPy matches.")
+    targets = property(lambda self: self._signature.targets, doc="Names of the SciPy functions that accept it.")
+    user_data_dtype = property(lambda self: self._signature.user_data_dtype, doc="dtype of user_data, or None.")
+
+    @property
+    def py(self) -> Any:
+        """The same function, run as plain Python (imported from the kernel source)."""
+        return getattr(self.module.python_module(), self.name)
+
+    def lowlevel(self, user_data: Any = None) -> LowLevelCallable:
+        """A ``scipy.LowLevelCallable`` for this kernel.
+
+        Parameters
+        ----------
+        user_data
+            None, a float, a sequence of numbers or a 1-D numpy array.  It is
+            copied into an array of the dtype the kernel declares, which the
+            returned callable keeps alive.  A bare int (an address) and ctypes
+            pointers are refused: their lifetime cannot be guaranteed.
+        """
+        data = _user_data(self, user_data)
+        pointer = None if data is None else ctypes.c_void_p(data.ctypes.data)
+        return _Callable(self, data, pointer)
+
+    def as_ctypes(self) -> Any:
+        """The compiled function as a ctypes function pointer, for C libraries that take callbacks."""
+        proto = ctypes.CFUNCTYPE(_CTYPES[self._signature.form.ret], *(_CTYPES[a] for a in self._signature.form.args))
+        return proto(self.address)
+
+    def __repr__(self) -> str:
+        return f"<Kernel {self.module.name}.{self.name}: {self.signature!r} for {', '.join(self.targets)}>"
+
+
+class _Callable(LowLevelCallable):
+    # LowLevelCallable is a tuple with no __dict__ slots of its own; a
+    # subclass gets a __dict__, where the user_data buffer is kept alive.
+    def __new__(cls, kernel: Kernel, data: np.ndarray | None, pointer: Any) -> _Callable:
+        self = super().__new__(cls, kernel.capsule, pointer, kernel.signature)
+        self.kernel = kernel
+        self.user_data_array = data
+        return self
+
+
+class KernelModule:
+    """A loaded kernel file: its capsules as :class:`Kernel` objects.
+
+    ``mod.f`` and ``mod["f"]`` give a kernel, iteration gives them all.
+    Plain (non-capsule) pythran exports are reachable as attributes too and
+    are the compiled functions themselves.
+    """
+
+    def __init__(self, path: Path, entry: Entry, native: ModuleType) -> None:
+        self.path = path
+        self.entry = entry
+        self.native = native
+        self.exports = tuple(ExportSpec.from_json(e, str(path)) for e in entry.data["exports"])
+        self._python: ModuleType | None = None
+        capsules = _read_capsules(entry.binary)
+        self._kernels = {s.name: Kernel(s, match(s), capsules[s.name], self) for s in self.exports if s.capsule}
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+    @property
+    def key(self) -> str:
+        return self.entry.key
+
+    def __getitem__(self, name: str) -> Kernel:
+        try:
+            return self._kernels[name]
+        except KeyError:
+            raise KeyError(f"{self.path} has no capsule export '{name}' (it has: {', '.join(self._kernels)})") from None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name in self._kernels:
+            return self._kernels[name]
+        if any(e.name == name for e in self.exports):
+            return getattr(self.native, name)
+        raise AttributeError(f"{self.path} exports no '{name}'")
+
+    def __iter__(self) -> Iterator[Kernel]:
+        return iter(self._kernels.values())
+
+    def __len__(self) -> int:
+        return len(self._kernels)
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | {e.name for e in self.exports})
+
+    def __repr__(self) -> str:
+        return f"<KernelModule {self.path} [{', '.join(self._kernels)}] key={self.key[:12]}>"
+
+    def python_module(self) -> ModuleType:
+        """The kernel source imported as plain Python (once, under a name of its own)."""
+        if self._python is None:
+            self._python = _import_source(self.path, f"capsules_py_{self.entry.module_name}")
+        return self._python
+
+
+def load(
+    path: str | Path, *, cache: Cache | str | Path | None = None, build: bool = True, portable: bool = False
+) -> KernelModule:
+    """Load a kernel file's build, building it first if needed.
+
+    Parameters
+    ----------
+    path
+        The kernel source (a ``.py`` file with pythran export comments).
+    cache
+        Cache directory; default ``$CAPSULES_CACHE`` or the per-user cache.
+    build
+        If False, never compile: raise :class:`CapsulesError` when the cache
+        has no build of this exact source and configuration.
+    portable
+        Load (or build) the portable variant instead of the native one.
+    """
+    path = Path(path)
+    cache = cache if isinstance(cache, Cache) else Cache(cache)
+    entry = _find_entry(path, cache, build, portable)
+    with _LOCK:
+        loaded = _LOADED.get(entry.key)
+        if loaded is None or loaded.path != path:
+            native = loaded.native if loaded is not None else _import_binary(entry)
+            loaded = _LOADED[entry.key] = KernelModule(path, entry, native)
+    return loaded
+
+
+def _find_entry(path: Path, cache: Cache, build: bool, portable: bool) -> Entry:
+    from .build import build_flags
+
+    if not build:
+        try:
+            source = path.read_bytes()
+        except OSError as err:
+            raise CapsulesError(f"cannot read kernel file: {err.strerror}", path=path) from None
+        flags = build_flags(portable)
+        key, _ = cache_key(source, flags, native="-march=native" in flags)
+        entry = cache.lookup(key)
+        if entry is None:
+            raise CapsulesError(
+                f"no build of this source in {cache.root} (key {key[:12]}); run 'capsules build {path}' "
+                "or call load(..., build=True)",
+                path=path,
+            )
+        return entry
+    return build_plan(plan(path, portable=portable), cache).entry
+
+
+def _import_binary(entry: Entry) -> ModuleType:
+    name = entry.module_name
+    if name in sys.modules:
+        return sys.modules[name]
+    loader = importlib.machinery.ExtensionFileLoader(name, str(entry.binary))
+    spec = importlib.util.spec_from_file_location(name, str(entry.binary), loader=loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    sys.modules[name] = module
+    return module
+
+
+def _read_capsules(binary: Path) -> dict[str, Any]:
+    fn = getattr(ctypes.PyDLL(str(binary)), adapters.EXPORTS_SYMBOL)
+    fn.restype = ctypes.py_object
+    return {name: capsule for name, capsule, _kind in fn()}
+
+
+def _import_source(path: Path, name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, str(path))
+    if spec is None or spec.loader is None:
+        raise CapsulesError("cannot import the kernel source as Python", path=path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_CTYPES: dict[str, Any] = {
+    "double": ctypes.c_double,
+    "int": ctypes.c_int,
+    "npy_intp": ctypes.c_ssize_t,
+    "double *": ctypes.POINTER(ctypes.c_double),
+    "npy_intp *": ctypes.POINTER(ctypes.c_ssize_t),
+    "void *": ctypes.c_void_p,
+}
+
+
+def _user_data(kernel: Kernel, value: Any) -> np.ndarray | None:
+    """Check and convert user_data to a private, read-only, contiguous array."""
+    spec, sig = kernel.spec, kernel._signature
+    slot = sig.form.user_data
+    where = spec.where()
+    if value is None:
+        if slot is not None and spec.reads[slot] is not None:
+            raise UserDataError(
+                f"'{spec.name}' reads its user_data parameter '{spec.params[slot]}'; pass user_data=...", **where
+            )
+        return None
+    if slot is None:
+        raise UserDataError(f"'{spec.name}' ({sig.text}) takes no user_data", **where)
+    _refuse_addresses(spec, value)
+    data = _as_array(spec, value, np.dtype(sig.user_data_dtype))
+    _check_length(spec, slot, data)
+    data.flags.writeable = False
+    return data
+
+
+def _refuse_addresses(spec: ExportSpec, value: Any) -> None:
+    is_int = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    if is_int or isinstance(value, (ctypes._SimpleCData, ctypes._Pointer)):
+        raise UserDataError(
+            f"'{spec.name}': user_data={value!r} looks like a raw address or a ctypes object, whose memory "
+            "capsules cannot keep alive; pass the values instead (a float, a list or a numpy array)",
+            **spec.where(),
+        )
+
+
+def _as_array(spec: ExportSpec, value: Any, dtype: np.dtype) -> np.ndarray:
+    try:
+        raw = np.asarray(value)
+        problem = _array_problem(raw, dtype)
+    except (TypeError, ValueError) as err:
+        problem = str(err)
+    if problem:
+        raise UserDataError(
+            f"'{spec.name}': user_data must be a float, a sequence of numbers or a 1-D array ({dtype}), "
+            f"not {problem}",
+            **spec.where(),
+        )
+    return np.array(raw, dtype=dtype, order="C", copy=True).reshape(-1)
+
+
+def _array_problem(raw: np.ndarray, dtype: np.dtype) -> str | None:
+    if raw.dtype.kind not in "biuf":
+        return f"values of dtype {raw.dtype}"
+    if raw.ndim > 1:
+        return f"a {raw.ndim}-D array"
+    if dtype.kind in "iu" and raw.dtype.kind == "f" and not np.all(np.mod(raw, 1) == 0):
+        return "non-integral values (the kernel reads integers)"
+    return None
+
+
+def _check_length(spec: ExportSpec, slot: int, data: np.ndarray) -> None:
+    need = spec.reads[slot] or 0
+    if data.size < need:
+        raise UserDataError(
+            f"'{spec.name}' reads {spec.params[slot]}[{need - 1}], but user_data has {data.size} value(s)",
+            **spec.where(),
+        )

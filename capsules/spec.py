@@ -1,0 +1,309 @@
+"""Stage 1: find the export comments of a kernel file.
+
+A kernel file is plain Python.  Its exports are pythran's own comments::
+
+    #pythran export capsule f(int32, float64*, float64*)
+    #pythran export norm(float64[:])
+
+Each comment is parsed with pythran's spec parser, one comment at a time, so
+that an error names the line it is on, and checked against the ``def`` it
+names (it must exist at top level and take as many arguments as the comment
+gives types).  The result is a tuple of :class:`ExportSpec` values.
+
+Pythran is imported lazily: loading an already built kernel never pays for it.
+"""
+
+from __future__ import annotations
+
+import ast
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import CapsulesError, SpecError
+
+_EXPORT = re.compile(r"^\s*#\s*pythran\s+export\b")
+_PYTHRAN = re.compile(r"^\s*#\s*pythran\b")
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """One exported function, as the export comment and the ``def`` describe it.
+
+    ``types`` are pythran's spellings (``"float64*"``), ``cxx_types`` the C++
+    types pythran passes (``"pythonic::types::pointer<double>"``).  For a
+    plain (non-capsule) export with overloads, ``types`` is the first overload.
+    ``reads`` tells, per parameter, what the body does with it: ``None``
+    never used, ``0`` used in ways we cannot bound, ``k`` indexed with
+    constants up to ``k - 1`` (so a buffer passed there needs ``k`` items).
+    """
+
+    name: str
+    types: tuple[str, ...]
+    cxx_types: tuple[str, ...]
+    params: tuple[str, ...]
+    capsule: bool
+    path: str
+    line: int
+    source_line: str = ""
+    doc: str = ""
+    reads: tuple[int | None, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if len(self.types) != len(self.cxx_types):
+            raise ValueError("types and cxx_types differ in length")
+
+    @property
+    def pythran(self) -> str:
+        """The export as pythran spells it, e.g. ``f(int32, float64*, float64*)``."""
+        return f"{self.name}({', '.join(self.types)})"
+
+    def where(self) -> dict[str, Any]:
+        """Keyword arguments locating an error at this export's comment."""
+        return {"path": self.path, "line": self.line, "source_line": self.source_line}
+
+    def to_json(self) -> dict[str, Any]:
+        data = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        del data["path"]  # the cache entry is shared by every copy of the source
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], path: str) -> ExportSpec:
+        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(path=path, **fields)
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What :func:`scan` found: the good exports and one error per bad one."""
+
+    path: str
+    exports: tuple[ExportSpec, ...]
+    errors: tuple[CapsulesError, ...]
+
+
+def read_exports(path: str | Path, text: str | None = None) -> tuple[ExportSpec, ...]:
+    """Return the exports of a kernel file, raising the first problem found.
+
+    Raises
+    ------
+    SpecError
+        The file is missing, is not valid Python, has no export comment, or
+        an export comment is malformed or does not match its ``def``.
+    """
+    result = scan(path, text)
+    if result.errors:
+        raise result.errors[0]
+    if not result.exports:
+        raise SpecError("no '#pythran export' comment: nothing to build", path=path)
+    return result.exports
+
+
+def scan(path: str | Path, text: str | None = None) -> Scan:
+    """Parse every export comment of ``path``, collecting errors instead of raising.
+
+    Errors that make the whole file unreadable (missing file, invalid Python)
+    are still raised as :class:`SpecError`.
+    """
+    text = _read_text(path) if text is None else text
+    tree = _parse_python(text, path)
+    defs = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    lines = text.splitlines()
+    exports: list[ExportSpec] = []
+    errors: list[CapsulesError] = []
+    seen: dict[str, int] = {}
+    for lineno, block in _export_blocks(lines):
+        try:
+            for spec in _parse_block(block, lineno, lines, defs, str(path)):
+                _check_duplicate(spec, seen)
+                exports.append(spec)
+        except CapsulesError as err:
+            errors.append(err)
+    return Scan(str(path), tuple(_merge_overloads(exports)), tuple(errors))
+
+
+def is_kernel_file(path: Path) -> bool:
+    """Whether ``path`` is a Python file with at least one pythran export comment."""
+    if path.suffix != ".py" or not path.is_file():
+        return False
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return any(_EXPORT.match(line) for line in text.splitlines())
+
+
+def _read_text(path: str | Path) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError("no such kernel file", path=path) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise SpecError(f"cannot read kernel file: {err}", path=path) from None
+
+
+def _parse_python(text: str, path: str | Path) -> ast.Module:
+    try:
+        return ast.parse(text, filename=str(path))
+    except SyntaxError as err:
+        raise SpecError(
+            f"not valid Python: {err.msg}", path=path, line=err.lineno, source_line=(err.text or "").rstrip()
+        ) from None
+
+
+def _export_blocks(lines: list[str]) -> list[tuple[int, list[str]]]:
+    """Group each export comment with its continuation lines, as pythran does.
+
+    Pythran joins the comment lines that directly follow a ``#pythran`` line.
+    """
+    blocks: list[tuple[int, list[str]]] = []
+    i = 0
+    while i < len(lines):
+        if not _EXPORT.match(lines[i]):
+            i += 1
+            continue
+        start, block = i + 1, [lines[i]]
+        i += 1
+        while i < len(lines) and lines[i].strip().startswith("#") and not _PYTHRAN.match(lines[i]):
+            block.append(lines[i])
+            i += 1
+        blocks.append((start, block))
+    return blocks
+
+
+_PARSER: Any = None
+
+
+def _import_pythran() -> None:
+    # pythran logs warnings about numpy's signatures at import, which are not
+    # the user's business; its errors still come through
+    logging.getLogger("pythran").setLevel(logging.ERROR)
+    import pythran.spec  # noqa: F401
+
+
+def _pythran_parse(text: str) -> Any:
+    """Run pythran's own spec parser on one export comment."""
+    global _PARSER
+    if _PARSER is None:
+        _import_pythran()
+        from pythran.spec import SpecParser
+
+        _PARSER = SpecParser()
+    from pythran.syntax import PythranSyntaxError
+
+    try:
+        return _PARSER(text)
+    except Exception as err:
+        inner = getattr(err, "e", err)  # pythran >= 0.19 wraps its syntax errors
+        if isinstance(inner, PythranSyntaxError):
+            raise inner from None
+        raise
+
+
+def _parse_block(
+    block: list[str], lineno: int, lines: list[str], defs: dict[str, ast.AST], path: str
+) -> list[ExportSpec]:
+    from pythran.syntax import PythranSyntaxError
+
+    source_line = lines[lineno - 1].rstrip()
+    try:
+        spec = _pythran_parse("\n".join(_normalise(line) for line in block))
+    except PythranSyntaxError as err:
+        message = str(err.args[0]) if err.args else "malformed export comment"
+        raise SpecError(message, path=path, line=lineno, source_line=source_line) from None
+    found = [(name, sig, True) for name, sig in spec.capsules.items()]
+    found += [(name, sig, False) for name, sigs in spec.functions.items() for sig in sigs or [()]]
+    return [_make_spec(name, sig, capsule, lineno, source_line, defs, path) for name, sig, capsule in found]
+
+
+def _normalise(line: str) -> str:
+    # pythran's parser wants the first comment to start exactly with '#pythran'
+    return re.sub(r"^\s*#\s*pythran", "#pythran", line) if _PYTHRAN.match(line) else line.replace("#", " ", 1)
+
+
+def _make_spec(
+    name: str, sig: tuple, capsule: bool, lineno: int, source_line: str, defs: dict[str, ast.AST], path: str
+) -> ExportSpec:
+    from pythran.types.conversion import pytype_to_ctype, pytype_to_pretty_type
+
+    where = {"path": path, "line": lineno, "source_line": source_line}
+    node = defs.get(name)
+    if node is None:
+        hint = _closest(name, defs)
+        raise SpecError(f"export names '{name}', but the file has no top-level 'def {name}'{hint}", **where)
+    params = _params(node, name, len(sig), capsule, where)
+    return ExportSpec(
+        name=name,
+        types=tuple(pytype_to_pretty_type(t) for t in sig),
+        cxx_types=tuple(pytype_to_ctype(t) for t in sig),
+        params=params,
+        capsule=capsule,
+        path=path,
+        line=lineno,
+        source_line=source_line,
+        doc=ast.get_docstring(node) or "",
+        reads=tuple(_reads(node, p) for p in params),
+    )
+
+
+def _closest(name: str, defs: dict[str, ast.AST]) -> str:
+    import difflib
+
+    match = difflib.get_close_matches(name, list(defs), n=1)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+def _params(node: Any, name: str, ntypes: int, capsule: bool, where: dict) -> tuple[str, ...]:
+    args = node.args
+    if args.vararg or args.kwarg or args.kwonlyargs:
+        raise SpecError(f"'{name}' takes *args, **kwargs or keyword-only arguments, which pythran cannot export", **where)
+    params = tuple(a.arg for a in args.posonlyargs + args.args)
+    required = len(params) - len(args.defaults)
+    low = len(params) if capsule else required
+    if not low <= ntypes <= len(params):
+        kind = "capsule " if capsule else ""
+        raise SpecError(
+            f"{kind}'{name}' takes {len(params)} argument(s) ({', '.join(params)}), "
+            f"but the export comment gives {ntypes} type(s)",
+            **where,
+        )
+    return params[:ntypes]
+
+
+def _reads(node: ast.AST, param: str) -> int | None:
+    """How many items the body provably reads from ``param`` (see ExportSpec.reads)."""
+    used = False
+    need = 0
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name) and sub.id == param and isinstance(sub.ctx, ast.Load):
+            used = True
+        if isinstance(sub, ast.Subscript) and isinstance(sub.value, ast.Name) and sub.value.id == param:
+            index = sub.slice
+            if isinstance(index, ast.Constant) and type(index.value) is int:
+                need = max(need, index.value + 1 if index.value >= 0 else -index.value)
+    return need if used else None
+
+
+def _check_duplicate(spec: ExportSpec, seen: dict[str, int]) -> None:
+    if not spec.capsule:
+        return
+    first = seen.setdefault(spec.name, spec.line)
+    if first != spec.line:
+        raise SpecError(
+            f"capsule '{spec.name}' is exported twice (first at line {first}); a capsule has exactly one signature",
+            **spec.where(),
+        )
+
+
+def _merge_overloads(exports: list[ExportSpec]) -> list[ExportSpec]:
+    """Keep one entry per plain export name (its first overload); capsules as they are."""
+    out: list[ExportSpec] = []
+    names: set[tuple[str, bool]] = set()
+    for spec in exports:
+        key = (spec.name, spec.capsule)
+        if key not in names:
+            names.add(key)
+            out.append(spec)
+    return out

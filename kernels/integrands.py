@@ -1,0 +1,12 @@
+"""Integrands for scipy.integrate, written against SciPy's raw C callback form."""
+
+
+#pythran export capsule f(int32, float64*, float64*)
+def f(n, x, cp):
+    """c + x - y*z at the point x = (x, y, z), with c = user_data[0].
+
+    SciPy's nquad example: over [[0, 10], [-10, 0], [-1, 1]] with c = 1 the
+    integral is 1200.
+    """
+    c = cp[0]
+    return c + x[0] - x[1] * x[2]
