@@ -28,9 +28,11 @@ from .signatures import Signature, check_return, match
 from .spec import ExportSpec, is_kernel_file, read_exports
 
 # -O3 and the host's full instruction set; pythran's own default is -O2 for a
-# generic x86-64.  -g0: the debug info would be stripped at link time anyway.
-NATIVE_FLAGS = ("-O3", "-march=native", "-g0")
-PORTABLE_FLAGS = ("-O3", "-mtune=generic", "-g0")
+# generic x86-64.  -ffp-contract=off: no fused multiply-add unless the source
+# asks for it, so a compiled kernel gives bit for bit what the same function
+# gives as plain Python.  -g0: debug info would be stripped at link time.
+NATIVE_FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-g0")
+PORTABLE_FLAGS = ("-O3", "-mtune=generic", "-ffp-contract=off", "-g0")
 SUMMARY_LINES = 20
 
 
@@ -243,15 +245,34 @@ def _failure(plan: Plan, result: dict, log: Path, cache: Cache) -> BuildError:
     kept = cache.log_path(plan.module_name)
     kept.write_bytes(log.read_bytes())
     text = log.read_text(errors="replace")
-    line = result.get("line")
-    source_line = ""
-    if line:
-        lines = plan.source.decode("utf-8", "replace").splitlines()
-        source_line = lines[line - 1].rstrip() if 0 < line <= len(lines) else ""
+    lines = plan.source.decode("utf-8", "replace").splitlines()
     if result["stage"] == "pythran":
-        return BuildError(f"pythran: {result['message']}", path=plan.path, line=line, source_line=source_line,
-                          log_path=kept)
-    return BuildError("C++ compilation failed", summary=summarize(text), path=plan.path, log_path=kept)
+        line = result.get("line")
+        message = f"pythran: {result['message']}"
+        summary = ""
+    else:
+        function = _failing_function(text, plan.module_name)
+        line = _def_line(plan.source, function) if function else None
+        message = f"C++ compilation of '{function}' failed" if function else "C++ compilation failed"
+        summary = summarize(text)
+    source_line = lines[line - 1].rstrip() if line and 0 < line <= len(lines) else ""
+    return BuildError(message, summary=summary, log_path=kept, path=plan.path, line=line, source_line=source_line)
+
+
+def _failing_function(log: str, name: str) -> str | None:
+    """The kernel function g++ was instantiating when it failed, from pythran's namespace."""
+    found = re.search(rf"__pythran_{re.escape(name)}::(\w+)", log)
+    return found.group(1) if found else None
+
+
+def _def_line(source: bytes, function: str) -> int | None:
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    return next((n.lineno for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function), None)
 
 
 def summarize(log: str, limit: int = SUMMARY_LINES) -> str:

@@ -219,8 +219,9 @@ def _parse_block(
 
 
 def _normalise(line: str) -> str:
-    # pythran's parser wants the first comment to start exactly with '#pythran'
-    return re.sub(r"^\s*#\s*pythran", "#pythran", line) if _PYTHRAN.match(line) else line.replace("#", " ", 1)
+    # pythran's parser wants '#pythran' at the start of the line; it joins the
+    # comment lines that follow by itself
+    return re.sub(r"^\s*#\s*pythran", "#pythran", line)
 
 
 def _make_spec(

@@ -1,0 +1,89 @@
+"""Export comments: parsed per line by pythran's parser, checked against the defs."""
+
+from __future__ import annotations
+
+import pytest
+
+from capsules.errors import SpecError
+from capsules.spec import read_exports, scan
+
+
+def test_reads_capsules_and_plain_exports(write_kernel):
+    path = write_kernel(
+        """
+        import numpy as np
+
+        #pythran export capsule f(int32, float64*, float64*)
+        def f(n, x, cp):
+            "doc of f"
+            return cp[2] + x[0]
+
+        #pythran export norm(float64[:])
+        #pythran export norm(float32[:])
+        def norm(v):
+            return np.sqrt(np.sum(v * v))
+        """
+    )
+    f, norm = read_exports(path)
+    assert (f.name, f.types, f.params, f.capsule, f.line) == ("f", ("int32", "float64*", "float64*"), ("n", "x", "cp"), True, 3)
+    assert f.doc == "doc of f"
+    assert f.reads == (None, 1, 3)  # n unused, x[0], cp[2]
+    assert f.pythran == "f(int32, float64*, float64*)"
+    assert (norm.name, norm.capsule, norm.line) == ("norm", False, 8)
+
+
+BAD = [
+    ("#pythran export capsule g(int32, float64*)\ndef f(n, x):\n    return 1.0\n", 1, "no top-level 'def g'"),
+    ("#pythran export capsule f(int32)\ndef f(n, x):\n    return 1.0\n", 1, "takes 2 argument(s) (n, x), but the export comment gives 1"),
+    ("#pythran export capsule f(int32, float64*, float64*)\ndef f(n, x):\n    return 1.0\n", 1, "gives 3 type(s)"),
+    ("x = 1\n#pythran export capsule f(int32, flaot64)\ndef f(n, x):\n    return 1.0\n", 2, "flaot64"),
+    ("x = 1\n#pythran export capsule f(int32, flaot64*)\ndef f(n, x):\n    return 1.0\n", 2, "Unexpected token"),
+    ("#pythran export capsule f(double)\ndef f(x):\n    return x\n", 1, "float64"),
+    ("#pythran export capsule f(float64)\n#pythran export capsule f(float64)\ndef f(x):\n    return x\n", 2, "exported twice"),
+    ("#pythran export capsule f(float64)\ndef f(*x):\n    return 1.0\n", 1, "*args"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "fragment"), BAD)
+def test_bad_export_names_file_and_line(write_kernel, text, line, fragment):
+    path = write_kernel(text)
+    with pytest.raises(SpecError) as info:
+        read_exports(path)
+    assert str(info.value).startswith(f"{path}:{line}: ")
+    assert fragment in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_typo_in_name_suggests_the_def(write_kernel):
+    path = write_kernel("#pythran export capsule integrnd(float64)\ndef integrand(x):\n    return x\n")
+    with pytest.raises(SpecError, match="did you mean 'integrand'"):
+        read_exports(path)
+
+
+def test_scan_collects_every_problem(write_kernel):
+    path = write_kernel(
+        "#pythran export capsule a(float64)\n#pythran export capsule b(float64)\n"
+        "#pythran export capsule c(float64)\ndef c(x):\n    return x\n"
+    )
+    result = scan(path)
+    assert [e.line for e in result.errors] == [1, 2]
+    assert [s.name for s in result.exports] == ["c"]
+
+
+def test_invalid_python_is_located(write_kernel):
+    path = write_kernel("#pythran export capsule f(float64)\ndef f(x):\n    return x +\n")
+    with pytest.raises(SpecError, match=rf"^{path}:3: not valid Python"):
+        read_exports(path)
+
+
+def test_missing_file_and_no_exports(tmp_path, write_kernel):
+    with pytest.raises(SpecError, match="no such kernel file"):
+        read_exports(tmp_path / "nope.py")
+    with pytest.raises(SpecError, match="no '#pythran export' comment"):
+        read_exports(write_kernel("def f(x):\n    return x\n"))
+
+
+def test_continuation_lines_join_like_pythran(write_kernel):
+    path = write_kernel("#pythran export capsule f(int32,\n#                  float64*)\ndef f(n, x):\n    return x[0]\n")
+    (spec,) = read_exports(path)
+    assert spec.types == ("int32", "float64*")
