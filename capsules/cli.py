@@ -80,7 +80,7 @@ def _build(args: argparse.Namespace) -> int:
     try:
         build(args.paths, cache=args.cache, jobs=args.jobs, force=args.force, portable=args.portable,
               on_result=report)
-    except CapsulesError as err:
+    except CapsulesError:
         if not outcomes:  # raised before any module ran: not reported yet
             raise
         print(f"{sum(isinstance(o, CapsulesError) for o in outcomes)} of {len(outcomes)} module(s) failed",

@@ -24,7 +24,7 @@ from scipy import LowLevelCallable
 
 from . import adapters
 from .build import build_plan, plan
-from .cache import Cache, Entry, cache_key
+from .cache import Cache, Entry
 from .errors import CapsulesError, UserDataError
 from .signatures import Signature, match
 from .spec import ExportSpec
@@ -179,24 +179,17 @@ def load(
 
 
 def _find_entry(path: Path, cache: Cache, build: bool, portable: bool) -> Entry:
-    from .build import build_flags
-
-    if not build:
-        try:
-            source = path.read_bytes()
-        except OSError as err:
-            raise CapsulesError(f"cannot read kernel file: {err.strerror}", path=path) from None
-        flags = build_flags(portable)
-        key, _ = cache_key(source, flags, native="-march=native" in flags)
-        entry = cache.lookup(key)
-        if entry is None:
-            raise CapsulesError(
-                f"no build of this source in {cache.root} (key {key[:12]}); run 'capsules build {path}' "
-                "or call load(..., build=True)",
-                path=path,
-            )
-        return entry
-    return build_plan(plan(path, portable=portable), cache).entry
+    planned = plan(path, portable=portable)
+    if build:
+        return build_plan(planned, cache).entry
+    entry = cache.lookup(planned.key)
+    if entry is None:
+        raise CapsulesError(
+            f"no build of this source in {cache.root} (key {planned.key[:12]}); run 'capsules build {path}' "
+            "or call load(..., build=True)",
+            path=path,
+        )
+    return entry
 
 
 def _import_binary(entry: Entry) -> ModuleType:

@@ -16,6 +16,7 @@ Pythran is imported lazily: loading an already built kernel never pays for it.
 from __future__ import annotations
 
 import ast
+import importlib
 import logging
 import re
 from dataclasses import dataclass, field
@@ -180,7 +181,7 @@ def _import_pythran() -> None:
     # pythran logs warnings about numpy's signatures at import, which are not
     # the user's business; its errors still come through
     logging.getLogger("pythran").setLevel(logging.ERROR)
-    import pythran.spec  # noqa: F401
+    importlib.import_module("pythran.spec")
 
 
 def _pythran_parse(text: str) -> Any:
