@@ -97,7 +97,10 @@ def _list(args: argparse.Namespace) -> int:
     for path in kernel_files(args.paths):
         result = scan(path)
         failed += _report_all(result.errors)
-        for spec in (s for s in result.exports if s.capsule):
+        for spec in result.exports:
+            if not spec.capsule:
+                rows.append((f"{path.stem}.{spec.name}", spec.pythran, "(Python function, not a capsule)", "-"))
+                continue
             try:
                 sig = match(spec)
             except CapsulesError as err:

@@ -26,7 +26,8 @@ from typing import Any
 from .errors import CapsulesError, SpecError
 
 _EXPORT = re.compile(r"^\s*#\s*pythran\s+export\b")
-_PYTHRAN = re.compile(r"^\s*#\s*pythran\b")
+# pythran reads every comment that starts like this as one of its own
+_PYTHRAN = re.compile(r"^\s*#\s*pythran")
 
 
 @dataclass(frozen=True)
@@ -155,14 +156,16 @@ def _parse_python(text: str, path: str | Path) -> ast.Module:
 
 
 def _export_blocks(lines: list[str]) -> list[tuple[int, list[str]]]:
-    """Group each export comment with its continuation lines, as pythran does.
+    """Group each ``#pythran`` comment with its continuation lines, as pythran does.
 
-    Pythran joins the comment lines that directly follow a ``#pythran`` line.
+    Pythran joins the comment lines that directly follow a ``#pythran`` line,
+    and rejects the build for any such comment that is not a valid export, so
+    every one of them is checked, not only those that say ``export``.
     """
     blocks: list[tuple[int, list[str]]] = []
     i = 0
     while i < len(lines):
-        if not _EXPORT.match(lines[i]):
+        if not _PYTHRAN.match(lines[i]):
             i += 1
             continue
         start, block = i + 1, [lines[i]]

@@ -20,6 +20,12 @@ def test_list_shows_exact_signatures(capsys):
     assert "geometric_transform" in out
 
 
+def test_list_shows_plain_exports(write_kernel, capsys):
+    path = write_kernel("#pythran export norm2(float64[:])\ndef norm2(v):\n    return (v * v).sum()\n")
+    assert main(["list", str(path)]) == 0
+    assert "kernel.norm2  norm2(float64[:])  (Python function, not a capsule)" in capsys.readouterr().out
+
+
 def test_check_passes_on_bundled_kernels(capsys):
     assert main(["check", str(KERNELS)]) == 0
     assert capsys.readouterr().out.startswith("ok: ")

@@ -54,6 +54,14 @@ def test_bad_export_names_file_and_line(write_kernel, text, line, fragment):
     assert "\n" not in str(info.value)
 
 
+def test_any_pythran_comment_is_checked_like_pythran_does(write_kernel):
+    path = write_kernel(
+        "#pythran export capsule f(float64)\ndef f(x):\n    # pythran turns this into C++\n    return x\n"
+    )
+    with pytest.raises(SpecError, match=rf"^{path}:3: .*turns"):
+        read_exports(path)
+
+
 def test_typo_in_name_suggests_the_def(write_kernel):
     path = write_kernel("#pythran export capsule integrnd(float64)\ndef integrand(x):\n    return x\n")
     with pytest.raises(SpecError, match="did you mean 'integrand'"):
