@@ -1,0 +1,120 @@
+/* Hand-written C versions of the benchmark kernels: the reference every other
+ * implementation is compared with.  Same algorithms, same operation order, as
+ * the modules in benchmarks/kernels.  Built with gcc -O3 -march=native -shared -fPIC. */
+#include <math.h>
+#include <stdint.h>
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* W1: exp(-x^2) sin^2(50 x) */
+EXPORT double osc(double x) {
+    double s = sin(50.0 * x);
+    return exp(-x * x) * s * s;
+}
+
+/* W2: Genz oscillatory, user_data = (u1, a_1, ..., a_n) */
+EXPORT double genz(int n, double *x, void *user_data) {
+    const double *c = (const double *)user_data;
+    double t = 2.0 * M_PI * c[0];
+    for (int i = 0; i < n; i++)
+        t += c[i + 1] * x[i];
+    return cos(t);
+}
+
+/* W3a: local range */
+EXPORT int local_range(double *buffer, intptr_t filter_size, double *return_value, void *user_data) {
+    (void)user_data;
+    double lo = buffer[0], hi = buffer[0];
+    for (intptr_t i = 1; i < filter_size; i++) {
+        double v = buffer[i];
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+    }
+    *return_value = hi - lo;
+    return 1;
+}
+
+/* W3b: local variance, two passes */
+EXPORT int local_variance(double *buffer, intptr_t filter_size, double *return_value, void *user_data) {
+    (void)user_data;
+    double s = 0.0;
+    for (intptr_t i = 0; i < filter_size; i++)
+        s += buffer[i];
+    double mean = s / (double)filter_size;
+    double q = 0.0;
+    for (intptr_t i = 0; i < filter_size; i++) {
+        double d = buffer[i] - mean;
+        q += d * d;
+    }
+    *return_value = q / (double)filter_size;
+    return 1;
+}
+
+/* W4: moving average over windows of input_length - output_length + 1 points */
+EXPORT int moving_average(double *input_line, intptr_t input_length, double *output_line, intptr_t output_length,
+                          void *user_data) {
+    (void)user_data;
+    intptr_t width = input_length - output_length + 1;
+    for (intptr_t i = 0; i < output_length; i++) {
+        double s = 0.0;
+        for (intptr_t k = 0; k < width; k++)
+            s += input_line[i + k];
+        output_line[i] = s / (double)width;
+    }
+    return 1;
+}
+
+/* W5: rotation about a centre, user_data = (cos a, sin a, centre row, centre column) */
+EXPORT int rotate(intptr_t *output_coordinates, double *input_coordinates, int output_rank, int input_rank,
+                  void *user_data) {
+    (void)output_rank;
+    (void)input_rank;
+    const double *p = (const double *)user_data;
+    double c = p[0], s = p[1];
+    double dy = (double)output_coordinates[0] - p[2];
+    double dx = (double)output_coordinates[1] - p[3];
+    input_coordinates[0] = c * dy - s * dx + p[2];
+    input_coordinates[1] = s * dy + c * dx + p[3];
+    return 1;
+}
+
+/* Floors: callbacks that do (next to) nothing, to measure SciPy's own overhead. */
+EXPORT double noop_quad(double x) {
+    (void)x;
+    return 0.0;
+}
+
+EXPORT double noop_nquad(int n, double *x, void *user_data) {
+    (void)n;
+    (void)x;
+    (void)user_data;
+    return 0.0;
+}
+
+EXPORT int noop_filter(double *buffer, intptr_t filter_size, double *return_value, void *user_data) {
+    (void)buffer;
+    (void)filter_size;
+    (void)user_data;
+    *return_value = 0.0;
+    return 1;
+}
+
+EXPORT int noop_filter1d(double *input_line, intptr_t input_length, double *output_line, intptr_t output_length,
+                         void *user_data) {
+    (void)input_line;
+    (void)input_length;
+    (void)output_line;
+    (void)output_length;
+    (void)user_data;
+    return 1;
+}
+
+/* the identity mapping: geometric_transform needs coordinates to interpolate at */
+EXPORT int noop_transform(intptr_t *output_coordinates, double *input_coordinates, int output_rank, int input_rank,
+                          void *user_data) {
+    (void)output_rank;
+    (void)user_data;
+    for (int i = 0; i < input_rank; i++)
+        input_coordinates[i] = (double)output_coordinates[i];
+    return 1;
+}
