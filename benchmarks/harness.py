@@ -630,6 +630,16 @@ def _version(distribution: str) -> str:
         return "not installed"
 
 
+def compiler_env_notes() -> list[str]:
+    """Warn about variables pythran's compile step reads that capsules' cache key does not record."""
+    return [
+        f"{name}={os.environ[name]!r} is set: pythran's compile step uses it, but capsules' cache key does not "
+        "record it, so builds cached under another value are reused as they are."
+        for name in ("CXXFLAGS", "LDFLAGS", "CXX", "CC")
+        if os.environ.get(name)
+    ]
+
+
 def machine() -> dict[str, Any]:
     lscpu = _run(["lscpu"])
     fields = {}

@@ -382,6 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS"):
         if name in os.environ:
             notes.append(f"{name}={os.environ[name]} was set in the environment.")
+    notes += H.compiler_env_notes()
 
     sizes = H.Sizes.quick() if args.quick else H.Sizes()
     if args.repeats:
