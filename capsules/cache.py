@@ -159,6 +159,7 @@ def cache_key(source: bytes, flags: tuple[str, ...], native: bool) -> tuple[str,
         "generator": GENERATOR,
         "pythran": pythran_version(),
         "pythranrc": _pythranrc_digest(),
+        "toolchain": toolchain(),
         "flags": list(flags),
         "python": sys.implementation.cache_tag,
         "ext_suffix": sysconfig.get_config_var("EXT_SUFFIX"),
@@ -195,6 +196,28 @@ def cpu_id() -> str:
     wanted = ("vendor_id", "cpu family", "model", "model name", "flags", "CPU implementer", "CPU part", "Features")
     summary = {k: fields[k] for k in wanted if k in fields}
     return platform.machine() + ":" + hashlib.sha256(json.dumps(summary, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# Environment variables pythran's build reads: they reach the compile line.
+TOOLCHAIN_ENV = ("CC", "CXX", "CFLAGS", "CXXFLAGS", "CPPFLAGS", "LDFLAGS", "LDSHARED")
+
+
+def toolchain() -> dict[str, Any]:
+    """The compiler environment of a build: variables that change the compile line, and the C++ compiler."""
+    env = {name: os.environ[name] for name in TOOLCHAIN_ENV if name in os.environ}
+    return {"env": env, "cxx": _compiler_identity(env.get("CXX") or sysconfig.get_config_var("CXX") or "c++")}
+
+
+def _compiler_identity(command: str) -> str:
+    # the resolved binary and its size and mtime tell compilers apart without
+    # running one (load() must stay fast)
+    name = command.split()[0] if command.split() else command
+    found = shutil.which(name)
+    if found is None:
+        return f"{name}: not found"
+    real = os.path.realpath(found)
+    info = os.stat(real)
+    return f"{real}:{info.st_size}:{info.st_mtime_ns}"
 
 
 def _numpy_version() -> str:

@@ -203,6 +203,16 @@ def test_native_key_names_the_cpu_and_portable_does_not():
         assert field in native
 
 
+def test_compiler_environment_is_part_of_the_key(monkeypatch):
+    base, _ = cache_key(b"x", ("-O3",), native=False)
+    for name, value in [("CXXFLAGS", "-O0"), ("LDFLAGS", "-s"), ("CXX", "clang++"), ("CC", "clang")]:
+        monkeypatch.setenv(name, value)
+        changed, inputs = cache_key(b"x", ("-O3",), native=False)
+        assert changed != base and inputs["toolchain"]["env"][name] == value
+        monkeypatch.delenv(name)
+    assert cache_key(b"x", ("-O3",), native=False)[0] == base
+
+
 def test_entry_records_what_went_into_it(load_kernel):
     entry = load_kernel("integrands").entry
     data = json.loads((entry.directory / "entry.json").read_text())
