@@ -13,7 +13,15 @@ from __future__ import annotations
 from ._version import __version__
 from .build import BuildResult, build
 from .cache import Cache
-from .errors import BuildError, CacheError, CapsulesError, SignatureError, SpecError, UserDataError
+from .errors import (
+    BuildError,
+    CacheError,
+    CapsulesError,
+    KernelError,
+    SignatureError,
+    SpecError,
+    UserDataError,
+)
 from .load import Kernel, KernelModule, load
 
 __all__ = [
@@ -23,6 +31,7 @@ __all__ = [
     "CacheError",
     "CapsulesError",
     "Kernel",
+    "KernelError",
     "KernelModule",
     "SignatureError",
     "SpecError",

@@ -1,4 +1,4 @@
 __version__ = "0.1.0"
 
 # Bump whenever the generated C++ changes, so that cached binaries rebuild.
-GENERATOR = "1"
+GENERATOR = "2"

@@ -21,6 +21,7 @@ EXPORTS_SYMBOL = "capsules_exports_v1"
 
 _PRELUDE = r"""
 // ---- capsules: entry points with SciPy's C signatures ----
+#include <limits>
 #include <type_traits>
 namespace capsules_rt {
 template <class F> struct result;
@@ -43,6 +44,41 @@ template <class T> constexpr const char *kind() {
 // callbacks; only these conversions are compiled, the build refuses the rest.
 template <class T> constexpr bool to_double = std::is_floating_point_v<T>;
 template <class T> constexpr bool to_int = std::is_integral_v<T>;
+
+// The exception barrier.  Called from a catch block: turns the C++ exception
+// pythran threw into a Python exception (capsules.errors.KernelError, whose
+// cause is the kernel's own exception), unless one is already pending: the
+// first error wins.  The GIL is taken, as SciPy may have released it.
+inline void raise_from_kernel(const char *where) {
+  PyGILState_STATE gil = PyGILState_Ensure();
+  if (!PyErr_Occurred()) {
+    pythonic::handle_python_exception([]() -> PyObject * { throw; });
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb) PyException_SetTraceback(value, tb);
+    PyObject *module = PyImport_ImportModule("capsules.errors");
+    PyObject *cls = module ? PyObject_GetAttrString(module, "KernelError") : nullptr;
+    PyObject *msg = PyUnicode_FromFormat("%s raised %s: %S", where, reinterpret_cast<PyTypeObject *>(type)->tp_name, value);
+    PyObject *exc = (cls && msg) ? PyObject_CallOneArg(cls, msg) : nullptr;
+    if (exc) {
+      PyException_SetCause(exc, value);  // steals value
+      PyErr_SetObject(cls, exc);
+      Py_DECREF(exc);
+    } else {
+      PyErr_Clear();
+      PyErr_Restore(type, value, tb);  // could not wrap: keep the kernel's own exception
+      type = nullptr;
+      tb = nullptr;
+    }
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    Py_XDECREF(msg);
+    Py_XDECREF(cls);
+    Py_XDECREF(module);
+  }
+  PyGILState_Release(gil);
+}
 }  // namespace capsules_rt
 """
 
@@ -51,31 +87,46 @@ def entry_name(name: str) -> str:
     return f"capsules_entry_{name}"
 
 
-def generate(exports: list[tuple[ExportSpec, Signature]]) -> str:
-    """C++ source to append to pythran's output for these capsule exports."""
+def generate(exports: list[tuple[ExportSpec, Signature]], filename: str) -> str:
+    """C++ source to append to pythran's output for these capsule exports.
+
+    ``filename`` (the kernel file's name) and each export's line locate the
+    errors a kernel raises at run time.
+    """
     parts = [_PRELUDE]
-    parts += [_entry(spec, sig) for spec, sig in exports]
+    parts += [_entry(spec, sig, f"{filename}:{spec.line}: '{spec.name}'") for spec, sig in exports]
     parts.append(_exports_function(exports))
     return "\n".join(parts)
 
 
-def _entry(spec: ExportSpec, sig: Signature) -> str:
+def _entry(spec: ExportSpec, sig: Signature, where: str) -> str:
     params = ", ".join(f"{_c_param(c)} a{i}" for i, c in enumerate(sig.form.args))
     call_args = ", ".join(_convert(cxx, i) for i, cxx in enumerate(spec.cxx_types))
-    ret = sig.form.ret
-    result = f"capsules_rt::result_t<decltype(&{spec.name})>"
-    if ret == "double":
-        body = (
-            f"  if constexpr (capsules_rt::to_double<R>) return static_cast<double>({spec.name}({call_args}));\n"
-            f"  else return 0.0;"
-        )
-    else:
-        body = f"  if constexpr (capsules_rt::to_int<R>) return {spec.name}({call_args}) ? 1 : 0;\n  else return 0;"
+    function = spec.entry or spec.name
+    call = f"{function}({call_args})"
+    if sig.form.ret == "double":
+        # quad has no error channel: NaN ends the integration, the pending
+        # Python exception surfaces when SciPy returns
+        ok, fail = "to_double", "std::numeric_limits<double>::quiet_NaN()"
+        convert = f"static_cast<double>({call})"
+    else:  # ndimage: 0 with an exception set makes SciPy raise it
+        ok, fail, convert = "to_int", "0", f"{call} ? 1 : 0"
     return (
         f"// {spec.pythran} -> {sig.text}\n"
-        f"static {ret} {entry_name(spec.name)}({params}) {{\n"
-        f"  using R = {result};\n{body}\n}}\n"
+        f"static {sig.form.ret} {entry_name(spec.name)}({params}) {{\n"
+        f"  using R = capsules_rt::result_t<decltype(&{function})>;\n"
+        f"  try {{\n"
+        f"    if constexpr (capsules_rt::{ok}<R>) return {convert};\n"
+        f"    else return {fail};\n"
+        f"  }} catch (...) {{\n"
+        f"    capsules_rt::raise_from_kernel({_c_string(where)});\n"
+        f"    return {fail};\n"
+        f"  }}\n}}\n"
     )
+
+
+def _c_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _c_param(c: str) -> str:
@@ -93,7 +144,7 @@ def _exports_function(exports: list[tuple[ExportSpec, Signature]]) -> str:
     items = "".join("(sNs)" for _ in exports)
     args = "".join(
         f',\n      "{spec.name}", PyCapsule_New(reinterpret_cast<void*>(&{entry_name(spec.name)}), '
-        f'"{sig.text}", nullptr), capsules_rt::kind<capsules_rt::result_t<decltype(&{spec.name})>>()'
+        f'"{sig.text}", nullptr), capsules_rt::kind<capsules_rt::result_t<decltype(&{spec.entry or spec.name})>>()'
         for spec, sig in exports
     )
     return (

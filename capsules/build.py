@@ -25,7 +25,7 @@ from . import adapters
 from .cache import Cache, Entry, cache_key
 from .errors import BuildError, CapsulesError, SpecError
 from .signatures import Signature, check_return, match
-from .spec import ExportSpec, is_kernel_file, read_exports
+from .spec import ExportSpec, Scan, is_kernel_file, read_scan
 
 # -O3 and the host's full instruction set; pythran's own default is -O2 for a
 # generic x86-64.  -ffp-contract=off: no fused multiply-add unless the source
@@ -33,6 +33,8 @@ from .spec import ExportSpec, is_kernel_file, read_exports
 # gives as plain Python.  -g0: debug info would be stripped at link time.
 NATIVE_FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-g0")
 PORTABLE_FLAGS = ("-O3", "-mtune=generic", "-ffp-contract=off", "-g0")
+# A checked build turns pythran's asserts on (Python's CFLAGS define NDEBUG).
+CHECKED_FLAGS = ("-UNDEBUG",)
 SUMMARY_LINES = 20
 
 
@@ -45,14 +47,15 @@ class Plan:
     flags: tuple[str, ...]
     key: str
     inputs: dict
+    checked: bool = False
 
     @property
     def module_name(self) -> str:
         return module_name(self.path, self.key)
 
-    def exports(self) -> tuple[ExportSpec, ...]:
+    def scan(self) -> Scan:
         """The exports of exactly these source bytes (pythran's parser: slow to import)."""
-        return read_exports(self.path, text=self.source.decode("utf-8", "replace"))
+        return read_scan(self.path, text=self.source.decode("utf-8", "replace"), checked=self.checked)
 
 
 @dataclass(frozen=True)
@@ -69,10 +72,10 @@ class BuildResult:
         return self.entry.key
 
 
-def build_flags(portable: bool = False) -> tuple[str, ...]:
+def build_flags(portable: bool = False, checked: bool = False) -> tuple[str, ...]:
     """The compiler flags a build uses (``portable`` drops ``-march=native``)."""
     extra = tuple(os.environ.get("CAPSULES_CXXFLAGS", "").split())
-    return (PORTABLE_FLAGS if portable else NATIVE_FLAGS) + extra
+    return (PORTABLE_FLAGS if portable else NATIVE_FLAGS) + (CHECKED_FLAGS if checked else ()) + extra
 
 
 def module_name(path: Path, key: str) -> str:
@@ -97,7 +100,7 @@ def kernel_files(paths: Iterable[str | Path]) -> list[Path]:
     return list(dict.fromkeys(files))
 
 
-def plan(path: str | Path, *, portable: bool = False) -> Plan:
+def plan(path: str | Path, *, portable: bool = False, checked: bool = False) -> Plan:
     """Read a kernel file and compute its cache key; parses and compiles nothing.
 
     Raises
@@ -110,21 +113,21 @@ def plan(path: str | Path, *, portable: bool = False) -> Plan:
         source = path.read_bytes()
     except OSError as err:
         raise SpecError(f"cannot read kernel file: {err.strerror}", path=path) from None
-    flags = build_flags(portable)
-    key, inputs = cache_key(source, flags, native="-march=native" in flags)
-    return Plan(path, source, flags, key, inputs)
+    flags = build_flags(portable, checked)
+    key, inputs = cache_key(source, flags, native="-march=native" in flags, checked=checked)
+    return Plan(path, source, flags, key, inputs, checked)
 
 
-def check(plan: Plan) -> tuple[tuple[ExportSpec, ...], dict[str, Signature]]:
-    """The exports of a planned module and the SciPy signature of each capsule.
+def check(plan: Plan) -> tuple[Scan, dict[str, Signature]]:
+    """The scanned module and the SciPy signature of each capsule.
 
     Raises
     ------
     SpecError, SignatureError
         The export comments or the capsule signatures are wrong.
     """
-    exports = plan.exports()
-    return exports, {s.name: match(s) for s in exports if s.capsule}
+    scan = plan.scan()
+    return scan, {s.name: match(s) for s in scan.exports if s.capsule}
 
 
 def build(
@@ -134,6 +137,7 @@ def build(
     jobs: int = 1,
     force: bool = False,
     portable: bool = False,
+    checked: bool = False,
     on_result: Callable[[Path, BuildResult | CapsulesError], None] | None = None,
 ) -> list[BuildResult]:
     """Build kernel files (or every kernel file in directories) into the cache.
@@ -147,7 +151,7 @@ def build(
 
     def one(path: Path) -> None:
         try:
-            outcome: BuildResult | CapsulesError = build_plan(plan(path, portable=portable), cache, force=force)
+            outcome: BuildResult | CapsulesError = build_plan(plan(path, portable=portable, checked=checked), cache, force=force)
         except CapsulesError as err:
             outcome = err
         outcomes[path] = outcome
@@ -179,11 +183,13 @@ def build_plan(plan: Plan, cache: Cache, *, force: bool = False) -> BuildResult:
 
 
 def _compile(plan: Plan, cache: Cache) -> Entry:
-    exports, signatures = check(plan)
+    scan, signatures = check(plan)
+    exports = scan.exports
     capsules = [(s, signatures[s.name]) for s in exports if s.capsule]
     with cache.staging() as staged:
         source = staged / plan.path.name
-        source.write_bytes(plan.source)  # compile exactly the bytes the key was computed from
+        # exactly the bytes the key was computed from, plus the generated adapters
+        source.write_text(scan.source, encoding="utf-8")
         start = time.perf_counter()
         result = _run_child(plan, capsules, source, staged, cache)
         for spec, sig in capsules:
@@ -208,7 +214,7 @@ def _run_child(
         "module_dir": str(plan.path.resolve().parent),
         "module_name": plan.module_name,
         "outdir": str(staged),
-        "entries": adapters.generate(capsules),
+        "entries": adapters.generate(capsules, plan.path.name),
         "flags": list(plan.flags),
         "ext_suffix": sysconfig.get_config_var("EXT_SUFFIX"),
         "exports_symbol": adapters.EXPORTS_SYMBOL,

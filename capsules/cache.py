@@ -138,20 +138,20 @@ class Cache:
         return self.base / "logs" / f"{module_name}.log"
 
     def clean(self) -> int:
-        """Remove every build, log and temporary directory; return how many entries went."""
+        """Remove every build, shipped source, log and temporary directory; return how many builds went."""
         count = 0
         for child in self.base.iterdir():
-            if child.name in ("tmp", "locks", "logs"):
+            if child.name in ("tmp", "locks", "logs", "sources"):
                 continue
             shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink()
             count += 1
-        for sub in ("tmp", "logs"):
+        for sub in ("tmp", "logs", "sources"):
             shutil.rmtree(self.base / sub, ignore_errors=True)
             _private_dir(self.base / sub)
         return count
 
 
-def cache_key(source: bytes, flags: tuple[str, ...], native: bool) -> tuple[str, dict[str, Any]]:
+def cache_key(source: bytes, flags: tuple[str, ...], native: bool, checked: bool = False) -> tuple[str, dict[str, Any]]:
     """The cache key of a kernel source built with ``flags``, and what went into it."""
     inputs = {
         "source_sha256": hashlib.sha256(source).hexdigest(),
@@ -166,6 +166,7 @@ def cache_key(source: bytes, flags: tuple[str, ...], native: bool) -> tuple[str,
         "numpy": _numpy_version(),
         "platform": sysconfig.get_platform(),
         "cpu": cpu_id() if native else None,
+        "checked": checked,
     }
     blob = json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest(), inputs

@@ -14,7 +14,7 @@ from .build import BuildResult, build, kernel_files
 from .cache import Cache
 from .errors import CapsulesError
 from .signatures import match
-from .spec import scan
+from .spec import ExportSpec, scan
 
 _PRINT = threading.Lock()
 
@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="modules to compile at once")
     p.add_argument("--force", action="store_true", help="rebuild even if the cache has a valid build")
     p.add_argument("--portable", action="store_true", help="do not target this CPU (no -march=native)")
+    p.add_argument("--checked", action="store_true",
+                   help="bounds-checked views, division by zero and asserts raised, non-finite results reported")
     p.set_defaults(run=_build)
 
     p = sub.add_parser("list", help="show each capsule's C signature and the SciPy functions that accept it")
@@ -79,7 +81,7 @@ def _build(args: argparse.Namespace) -> int:
 
     try:
         build(args.paths, cache=args.cache, jobs=args.jobs, force=args.force, portable=args.portable,
-              on_result=report)
+              checked=args.checked, on_result=report)
     except CapsulesError:
         if not outcomes:  # raised before any module ran: not reported yet
             raise
@@ -93,6 +95,7 @@ def _build(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     rows = [("kernel", "pythran export", "C signature", "accepted by")]
+    notes: dict[int, list[str]] = {}
     failed = 0
     for path in kernel_files(args.paths):
         result = scan(path)
@@ -100,15 +103,22 @@ def _list(args: argparse.Namespace) -> int:
         for spec in result.exports:
             if not spec.capsule:
                 rows.append((f"{path.stem}.{spec.name}", spec.pythran, "(Python function, not a capsule)", "-"))
+                notes[len(rows) - 1] = _doc_lines(spec)
                 continue
             try:
                 sig = match(spec)
             except CapsulesError as err:
                 failed += _report_all([err])
                 continue
-            rows.append((f"{path.stem}.{spec.name}", spec.pythran, sig.text, ", ".join(sig.targets)))
-    _table(rows)
+            rows.append((f"{path.stem}.{spec.name}", spec.declared, sig.text, ", ".join(sig.targets)))
+            notes[len(rows) - 1] = _doc_lines(spec)
+    _table(rows, notes)
     return 1 if failed else 0
+
+
+def _doc_lines(spec: ExportSpec) -> list[str]:
+    layout = f"user_data: {spec.user_data_layout}" if spec.user_data_layout else ""
+    return [line for line in (spec.formula, layout) if line]
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -149,7 +159,10 @@ def _error(err: CapsulesError) -> None:
         print(f"    {err.source_line.strip()}", file=sys.stderr)
 
 
-def _table(rows: list[tuple[str, ...]]) -> None:
+def _table(rows: list[tuple[str, ...]], notes: dict[int, list[str]] | None = None) -> None:
+    """Print rows in aligned columns; ``notes[i]`` are indented lines printed under row i."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
+    for i, row in enumerate(rows):
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        for line in (notes or {}).get(i, []):
+            print(f"    {line}")

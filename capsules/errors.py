@@ -105,5 +105,14 @@ class CacheError(CapsulesError):
     """The cache directory is unusable or unsafe (for example, writable by others)."""
 
 
+class KernelError(CapsulesError):
+    """A compiled kernel raised while SciPy was calling it.
+
+    Raised (or, for quad, chained as the cause of SciPy's error) instead of
+    ending the process; its message names the kernel file, line and function,
+    and its ``__cause__`` is the kernel's own exception.
+    """
+
+
 class UserDataError(CapsulesError):
     """``Kernel.lowlevel`` was given user_data the kernel cannot safely read."""

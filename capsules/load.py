@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import importlib.machinery
 import importlib.util
+import operator
 import sys
 import threading
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ import numpy as np
 from scipy import LowLevelCallable
 
 from . import adapters
-from .build import build_plan, plan
+from .build import Plan, build_plan, plan
 from .cache import Cache, Entry
 from .errors import CapsulesError, UserDataError
 from .signatures import Signature, match
@@ -57,17 +58,34 @@ class Kernel:
         """The same function, run as plain Python (imported from the kernel source)."""
         return getattr(self.module.python_module(), self.name)
 
-    def lowlevel(self, user_data: Any = None) -> LowLevelCallable:
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        """A natural kernel's parameters, passed by name to :meth:`lowlevel`."""
+        return self.spec.parameters
+
+    def lowlevel(self, user_data: Any = None, **parameters: float) -> LowLevelCallable:
         """A ``scipy.LowLevelCallable`` for this kernel.
 
         Parameters
         ----------
         user_data
-            None, a float, a sequence of numbers or a 1-D numpy array.  It is
-            copied into an array of the dtype the kernel declares, which the
-            returned callable keeps alive.  A bare int (an address) and ctypes
-            pointers are refused: their lifetime cannot be guaranteed.
+            For a raw kernel: None, a float, a sequence of numbers or a 1-D
+            numpy array.  It is copied into an array of the dtype the kernel
+            declares, which the returned callable keeps alive.  A bare int (an
+            address) and ctypes pointers are refused: their lifetime cannot be
+            guaranteed.
+        **parameters
+            For a natural kernel (``#capsules`` comment): its parameters by
+            name, e.g. ``lowlevel(a=1.0, b=2.0)``; all must be given.
         """
+        if self.spec.role:
+            user_data = _parameters(self.spec, user_data, parameters)
+        elif parameters:
+            raise UserDataError(
+                f"'{self.name}' is a raw kernel: pass user_data=..., not parameters by name "
+                f"({', '.join(parameters)})",
+                **self.spec.where(),
+            )
         data = _user_data(self, user_data)
         pointer = None if data is None else ctypes.c_void_p(data.ctypes.data)
         return _Callable(self, data, pointer)
@@ -80,6 +98,10 @@ class Kernel:
     def __repr__(self) -> str:
         return f"<Kernel {self.module.name}.{self.name}: {self.signature!r} for {', '.join(self.targets)}>"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # a capsule does not pickle: ship the module (see capsules.ship) and look the name up there
+        return operator.getitem, (self.module, self.name)
+
 
 class _Callable(LowLevelCallable):
     # LowLevelCallable is a tuple with no __dict__ slots of its own; a
@@ -89,6 +111,11 @@ class _Callable(LowLevelCallable):
         self.kernel = kernel
         self.user_data_array = data
         return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        from .ship import receive_callable
+
+        return receive_callable, (self.kernel, self.user_data_array)
 
 
 class KernelModule:
@@ -143,6 +170,11 @@ class KernelModule:
     def __repr__(self) -> str:
         return f"<KernelModule {self.path} [{', '.join(self._kernels)}] key={self.key[:12]}>"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        from .ship import pack, receive
+
+        return receive, (pack(self),)
+
     def python_module(self) -> ModuleType:
         """The kernel source imported as plain Python (once, under a name of its own)."""
         if self._python is None:
@@ -151,7 +183,12 @@ class KernelModule:
 
 
 def load(
-    path: str | Path, *, cache: Cache | str | Path | None = None, build: bool = True, portable: bool = False
+    path: str | Path,
+    *,
+    cache: Cache | str | Path | None = None,
+    build: bool = True,
+    portable: bool = False,
+    checked: bool = False,
 ) -> KernelModule:
     """Load a kernel file's build, building it first if needed.
 
@@ -166,10 +203,18 @@ def load(
         has no build of this exact source and configuration.
     portable
         Load (or build) the portable variant instead of the native one.
+    checked
+        Load (or build) the checked variant: bounds-checked views, division
+        by zero and failing asserts raised, non-finite results reported.
     """
     path = Path(path)
     cache = cache if isinstance(cache, Cache) else Cache(cache)
-    entry = _find_entry(path, cache, build, portable)
+    entry = _find_entry(plan(path, portable=portable, checked=checked), cache, build)
+    return from_entry(path, entry)
+
+
+def from_entry(path: Path, entry: Entry) -> KernelModule:
+    """The module of a cache entry whose source is ``path``, its binary imported once per process."""
     with _LOCK:
         loaded = _LOADED.get(entry.key)
         if loaded is None or loaded.path != path:
@@ -178,8 +223,8 @@ def load(
     return loaded
 
 
-def _find_entry(path: Path, cache: Cache, build: bool, portable: bool) -> Entry:
-    planned = plan(path, portable=portable)
+def _find_entry(planned: Plan, cache: Cache, build: bool) -> Entry:
+    path = planned.path
     if build:
         return build_plan(planned, cache).entry
     entry = cache.lookup(planned.key)
@@ -248,6 +293,32 @@ def _user_data(kernel: Kernel, value: Any) -> np.ndarray | None:
     _check_length(spec, slot, data)
     data.flags.writeable = False
     return data
+
+
+def _parameters(spec: ExportSpec, user_data: Any, given: dict[str, Any]) -> list[float] | None:
+    """A natural kernel's named parameters, in order, checked."""
+    where = spec.where()
+    if user_data is not None:
+        raise UserDataError(
+            f"'{spec.name}' takes its parameters by name ({', '.join(spec.parameters) or 'none'}), not user_data",
+            **where,
+        )
+    missing = [p for p in spec.parameters if p not in given]
+    extra = [p for p in given if p not in spec.parameters]
+    if missing or extra:
+        problems = ([f"missing {', '.join(missing)}"] if missing else []) + (
+            [f"unexpected {', '.join(extra)}"] if extra else []
+        )
+        raise UserDataError(
+            f"'{spec.name}' takes parameters ({', '.join(spec.parameters)}): {'; '.join(problems)}", **where
+        )
+    values = []
+    for name in spec.parameters:
+        value = given[name]
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise UserDataError(f"'{spec.name}': parameter {name}={value!r} is not a real number", **where)
+        values.append(float(value))
+    return values if spec.parameters else None
 
 
 def _refuse_addresses(spec: ExportSpec, value: Any) -> None:

@@ -19,10 +19,11 @@ import ast
 import importlib
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from . import natural
 from .errors import CapsulesError, SpecError
 
 _EXPORT = re.compile(r"^\s*#\s*pythran\s+export\b")
@@ -52,6 +53,12 @@ class ExportSpec:
     source_line: str = ""
     doc: str = ""
     reads: tuple[int | None, ...] = field(default=())
+    # natural kernels (see natural.py): the generated raw function the capsule
+    # calls, the role, what SciPy provides and the parameters passed by name
+    entry: str = ""
+    role: str = ""
+    provided: tuple[str, ...] = ()
+    parameters: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.types) != len(self.cxx_types):
@@ -61,6 +68,27 @@ class ExportSpec:
     def pythran(self) -> str:
         """The export as pythran spells it, e.g. ``f(int32, float64*, float64*)``."""
         return f"{self.name}({', '.join(self.types)})"
+
+    @property
+    def declared(self) -> str:
+        """The export as its comment declares it: pythran's spelling, or a natural kernel's role."""
+        if not self.role:
+            return self.pythran
+        return f"{self.role} {self.name}({', '.join(self.provided)}; {', '.join(self.parameters)})"
+
+    @property
+    def formula(self) -> str:
+        """The docstring's first line: by convention, what the kernel computes."""
+        return self.doc.strip().split("\n", 1)[0].strip()
+
+    @property
+    def user_data_layout(self) -> str:
+        """The docstring paragraph that starts with ``user_data:`` (joined into one line), or ""."""
+        for paragraph in self.doc.split("\n\n"):
+            text = " ".join(paragraph.split())
+            if text.startswith("user_data:"):
+                return text[len("user_data:") :].strip()
+        return ""
 
     def where(self) -> dict[str, Any]:
         """Keyword arguments locating an error at this export's comment."""
@@ -84,9 +112,10 @@ class Scan:
     path: str
     exports: tuple[ExportSpec, ...]
     errors: tuple[CapsulesError, ...]
+    source: str = ""  # what to compile: the module (rewritten if checked) and the generated adapters
 
 
-def read_exports(path: str | Path, text: str | None = None) -> tuple[ExportSpec, ...]:
+def read_exports(path: str | Path, text: str | None = None, *, checked: bool = False) -> tuple[ExportSpec, ...]:
     """Return the exports of a kernel file, raising the first problem found.
 
     Raises
@@ -95,35 +124,73 @@ def read_exports(path: str | Path, text: str | None = None) -> tuple[ExportSpec,
         The file is missing, is not valid Python, has no export comment, or
         an export comment is malformed or does not match its ``def``.
     """
-    result = scan(path, text)
+    return read_scan(path, text, checked=checked).exports
+
+
+def read_scan(path: str | Path, text: str | None = None, *, checked: bool = False) -> Scan:
+    """:func:`scan`, raising the first problem found (or that there is nothing to export)."""
+    result = scan(path, text, checked=checked)
     if result.errors:
         raise result.errors[0]
     if not result.exports:
-        raise SpecError("no '#pythran export' comment: nothing to build", path=path)
-    return result.exports
+        raise SpecError("no '#pythran export' or '#capsules' comment: nothing to build", path=path)
+    return result
 
 
-def scan(path: str | Path, text: str | None = None) -> Scan:
+def scan(path: str | Path, text: str | None = None, *, checked: bool = False) -> Scan:
     """Parse every export comment of ``path``, collecting errors instead of raising.
 
-    Errors that make the whole file unreadable (missing file, invalid Python)
-    are still raised as :class:`SpecError`.
+    Natural kernels (``#capsules`` comments) are expanded into generated
+    capsules; ``checked`` selects the checked build's rewriting.  Errors that
+    make the whole file unreadable (missing file, invalid Python) are still
+    raised as :class:`SpecError`.
     """
     text = _read_text(path) if text is None else text
     tree = _parse_python(text, path)
+    naturals, errors = natural.find(text, path, tree)
+    generated = natural.adapters(naturals, checked=checked)
+    exports = _scan_text(text, tree, str(path), errors)
+    if generated:
+        made = _scan_text(generated, ast.parse(generated), str(path), errors)
+        exports += [_attach(spec, naturals, tree) for spec in made if spec.name.startswith(natural.PREFIX)]
+    seen: dict[str, int] = {}
+    for spec in list(exports):
+        try:
+            _check_duplicate(spec, seen)
+        except CapsulesError as err:
+            errors.append(err)
+            exports.remove(spec)
+    body = natural.checked_module(text, naturals) if checked else text
+    return Scan(str(path), tuple(_merge_overloads(exports)), tuple(errors), body + generated)
+
+
+def _scan_text(text: str, tree: ast.Module, path: str, errors: list[CapsulesError]) -> list[ExportSpec]:
     defs = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
     lines = text.splitlines()
     exports: list[ExportSpec] = []
-    errors: list[CapsulesError] = []
-    seen: dict[str, int] = {}
     for lineno, block in _export_blocks(lines):
         try:
-            for spec in _parse_block(block, lineno, lines, defs, str(path)):
-                _check_duplicate(spec, seen)
-                exports.append(spec)
+            exports += _parse_block(block, lineno, lines, defs, path)
         except CapsulesError as err:
             errors.append(err)
-    return Scan(str(path), tuple(_merge_overloads(exports)), tuple(errors))
+    return exports
+
+
+def _attach(spec: ExportSpec, naturals: list[natural.NaturalSpec], tree: ast.Module) -> ExportSpec:
+    """Present a generated capsule as the natural kernel it serves."""
+    nat = next(n for n in naturals if n.entry == spec.name)
+    node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == nat.name)
+    return replace(
+        spec,
+        name=nat.name,
+        entry=spec.name,
+        role=nat.role,
+        provided=nat.provided,
+        parameters=nat.parameters,
+        line=nat.line,
+        source_line=nat.source_line,
+        doc=ast.get_docstring(node) or "",
+    )
 
 
 def is_kernel_file(path: Path) -> bool:
@@ -134,7 +201,7 @@ def is_kernel_file(path: Path) -> bool:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return False
-    return any(_EXPORT.match(line) for line in text.splitlines())
+    return any(_EXPORT.match(line) or natural.is_comment(line) for line in text.splitlines())
 
 
 def _read_text(path: str | Path) -> str:

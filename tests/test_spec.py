@@ -87,7 +87,7 @@ def test_invalid_python_is_located(write_kernel):
 def test_missing_file_and_no_exports(tmp_path, write_kernel):
     with pytest.raises(SpecError, match="no such kernel file"):
         read_exports(tmp_path / "nope.py")
-    with pytest.raises(SpecError, match="no '#pythran export' comment"):
+    with pytest.raises(SpecError, match="no '#pythran export' or '#capsules' comment"):
         read_exports(write_kernel("def f(x):\n    return x\n"))
 
 

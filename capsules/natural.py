@@ -1,0 +1,317 @@
+"""Natural kernels: plain Python functions with a SciPy role, and the adapters that serve them.
+
+A natural kernel is written as the scientist thinks of it, and one comment
+says which SciPy role it plays and which of its arguments SciPy provides::
+
+    #capsules integrand oscillatory(x, y, z; a, b)
+    def oscillatory(x, y, z, a, b):
+        return cos(a * x + b * y + z)
+
+Before ``;`` come the arguments SciPy provides (integration variables, a
+filter window, the input and output lines, the output coordinates); after it
+the parameters, passed by name to ``Kernel.lowlevel(a=1.0, b=2.0)`` and
+carried as float64 user_data.  The roles:
+
+=============  ==================================  ===========================
+role           SciPy provides                      the function returns
+=============  ==================================  ===========================
+integrand      one float per integration variable  the value (a float)
+filter         ``window``: 1-D float64 view        the filtered value
+filter1d       ``line_in``, ``line_out`` views     nothing (fills line_out)
+mapping        ``out_coords``: 1-D int64 view      input coordinates (tuple
+                                                   or array of floats)
+=============  ==================================  ===========================
+
+For each natural kernel we append a small pythran function with a raw
+``#pythran export capsule`` signature that unpacks the pointers into views
+(no copy), reads the parameters out of user_data, calls the user's function
+and writes or returns its result.  The comment leaves the file valid Python
+and valid pythran.
+
+A *checked* build also rewrites the module's division and modulo into
+versions that raise ZeroDivisionError, bounds-checks the views' subscripts,
+enables ``assert``, and reports non-finite results.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import CapsulesError, SpecError
+
+PREFIX = "_capsules_"
+_COMMENT = re.compile(r"^\s*#\s*capsules\b(.*)$")
+_FORM = re.compile(r"^\s*(\w+)\s+(\w+)\s*\(([^;)]*)(?:;([^)]*))?\)\s*$")
+
+
+@dataclass(frozen=True)
+class Role:
+    """What SciPy provides to a natural kernel of one role."""
+
+    name: str
+    provided: int | None  # how many arguments before ';' (None: one or more)
+    types: str  # the raw pythran signature of the adapter, without user_data
+    summary: str
+
+
+ROLES: dict[str, Role] = {
+    r.name: r
+    for r in (
+        Role("integrand", None, "int32, float64*", "integration variables"),
+        Role("filter", 1, "float64*, int64, float64*", "the window"),
+        Role("filter1d", 2, "float64*, int64, float64*, int64", "line_in and line_out"),
+        Role("mapping", 1, "int64*, float64*, int32, int32", "the output coordinates"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class NaturalSpec:
+    """One ``#capsules ROLE name(provided; parameters)`` comment, checked against its def."""
+
+    role: str
+    name: str
+    provided: tuple[str, ...]
+    parameters: tuple[str, ...]
+    path: str
+    line: int
+    source_line: str
+
+    @property
+    def entry(self) -> str:
+        """The name of the generated raw capsule function."""
+        return PREFIX + self.name
+
+    def export_types(self) -> str:
+        """The pythran types of the generated raw capsule."""
+        role = ROLES[self.role]
+        needs_user_data = self.parameters or self.role != "integrand"
+        return role.types + (", float64*" if needs_user_data else "")
+
+
+def is_comment(line: str) -> bool:
+    """Whether a source line is a ``#capsules`` role comment."""
+    return _COMMENT.match(line) is not None
+
+
+def find(text: str, path: str | Path, tree: ast.Module) -> tuple[list[NaturalSpec], list[CapsulesError]]:
+    """Every ``#capsules`` comment of a kernel file, checked against the defs it names."""
+    defs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    specs: list[NaturalSpec] = []
+    errors: list[CapsulesError] = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        found = _COMMENT.match(line)
+        if not found:
+            continue
+        try:
+            specs.append(_parse(found.group(1), defs, str(path), lineno, line.rstrip()))
+        except CapsulesError as err:
+            errors.append(err)
+    return specs, errors
+
+
+def _parse(body: str, defs: dict[str, ast.FunctionDef], path: str, line: int, source_line: str) -> NaturalSpec:
+    where = {"path": path, "line": line, "source_line": source_line}
+    form = _FORM.match(body)
+    if form is None:
+        raise SpecError("expected '#capsules ROLE name(provided, ...; parameter, ...)'", **where)
+    role, name, provided, parameters = form.group(1), form.group(2), _names(form.group(3)), _names(form.group(4))
+    if role not in ROLES:
+        raise SpecError(f"unknown role '{role}'; the roles are {', '.join(ROLES)}", **where)
+    expected = ROLES[role].provided
+    if (expected is None and not provided) or (expected is not None and len(provided) != expected):
+        count = "one or more" if expected is None else str(expected)
+        raise SpecError(f"a {role} takes {count} argument(s) before ';' ({ROLES[role].summary})", **where)
+    node = defs.get(name)
+    if node is None:
+        raise SpecError(f"'#capsules' names '{name}', but the file has no top-level 'def {name}'", **where)
+    actual = tuple(a.arg for a in node.args.posonlyargs + node.args.args)
+    if actual != provided + parameters or node.args.vararg or node.args.kwarg:
+        raise SpecError(
+            f"'{name}' takes ({', '.join(actual)}), but the comment lists ({', '.join(provided + parameters)}): "
+            "they must be the same names in the same order",
+            **where,
+        )
+    return NaturalSpec(role, name, provided, parameters, path, line, source_line)
+
+
+def _names(text: str | None) -> tuple[str, ...]:
+    return tuple(n.strip() for n in (text or "").split(",") if n.strip())
+
+
+def adapters(specs: list[NaturalSpec], *, checked: bool = False) -> str:
+    """Pythran source to append to a module: the helpers and one raw capsule per natural kernel."""
+    if not specs and not checked:
+        return ""
+    parts = [_HELPERS.format(checked=_CHECKED_HELPERS if checked else "")]
+    parts += [_adapter(spec, checked) for spec in specs]
+    return "\n".join(parts)
+
+
+_HELPERS = '''
+
+# ---- generated by capsules: entry points for natural kernels ----
+from numpy.ctypeslib import as_array as _capsules_as_array
+import numpy as _capsules_np
+{checked}'''
+
+_CHECKED_HELPERS = '''
+
+def _capsules_truediv(a, b):
+    if b == 0:
+        raise ZeroDivisionError("division by zero")
+    return a / b
+
+
+def _capsules_floordiv(a, b):
+    if b == 0:
+        raise ZeroDivisionError("integer division or modulo by zero")
+    return a // b
+
+
+def _capsules_mod(a, b):
+    if b == 0:
+        raise ZeroDivisionError("integer division or modulo by zero")
+    return a % b
+
+
+def _capsules_index(i, n):
+    if i < -n or i >= n:
+        raise IndexError("index out of range")
+    return i
+'''
+
+
+def _adapter(spec: NaturalSpec, checked: bool) -> str:
+    params = ", ".join(f"ud[{i}]" for i in range(len(spec.parameters)))
+    body = _BODIES[spec.role](spec, params, checked)
+    return f"\n\n#pythran export capsule {spec.entry}({spec.export_types()})\n{body}\n"
+
+
+def _finite_check(name: str, value: str, checked: bool) -> str:
+    if not checked:
+        return ""
+    return (
+        f"    if not _capsules_np.isfinite({value}):\n"
+        f'        raise FloatingPointError("{name} returned a non-finite value")\n'
+    )
+
+
+def _integrand(spec: NaturalSpec, params: str, checked: bool) -> str:
+    k = len(spec.provided)
+    args = ", ".join([f"xx[{i}]" for i in range(k)] + ([params] if params else []))
+    signature = "n, xx, ud" if spec.parameters else "n, xx"
+    return (
+        f"def {spec.entry}({signature}):\n"
+        f"    if n != {k}:\n"
+        f'        raise ValueError("{spec.name} integrates {k} variable(s) ({", ".join(spec.provided)}), '
+        f'but SciPy passed another number")\n'
+        f"    r = float({spec.name}({args}))\n"
+        f"{_finite_check(spec.name, 'r', checked)}"
+        f"    return r"
+    )
+
+
+def _filter(spec: NaturalSpec, params: str, checked: bool) -> str:
+    args = ", ".join(["_capsules_as_array(buf, size)"] + ([params] if params else []))
+    return (
+        f"def {spec.entry}(buf, size, out, ud):\n"
+        f"    r = {spec.name}({args})\n"
+        f"{_finite_check(spec.name, 'r', checked)}"
+        f"    out[0] = r\n"
+        f"    return 1"
+    )
+
+
+def _filter1d(spec: NaturalSpec, params: str, checked: bool) -> str:
+    args = ", ".join(["_capsules_as_array(li, nin)", "lo_view"] + ([params] if params else []))
+    check = ""
+    if checked:
+        check = (
+            "    for v in lo_view:\n"
+            "        if not _capsules_np.isfinite(v):\n"
+            f'            raise FloatingPointError("{spec.name} wrote a non-finite value")\n'
+        )
+    return (
+        f"def {spec.entry}(li, nin, lo, nout, ud):\n"
+        f"    lo_view = _capsules_as_array(lo, nout)\n"
+        f"    {spec.name}({args})\n"
+        f"{check}"
+        f"    return 1"
+    )
+
+
+def _mapping(spec: NaturalSpec, params: str, checked: bool) -> str:
+    args = ", ".join(["_capsules_as_array(oc, orank)"] + ([params] if params else []))
+    check = ""
+    if checked:
+        check = (
+            "        if not _capsules_np.isfinite(ic[i]):\n"
+            f'            raise FloatingPointError("{spec.name} returned a non-finite coordinate")\n'
+        )
+    return (
+        f"def {spec.entry}(oc, ic, orank, irank, ud):\n"
+        f"    res = {spec.name}({args})\n"
+        f"    if len(res) != irank:\n"
+        f'        raise ValueError("{spec.name} returned the wrong number of input coordinates")\n'
+        f"    for i in range(irank):\n"
+        f"        ic[i] = res[i]\n"
+        f"{check}"
+        f"    return 1"
+    )
+
+
+_BODIES = {"integrand": _integrand, "filter": _filter, "filter1d": _filter1d, "mapping": _mapping}
+
+
+class _Checked(ast.NodeTransformer):
+    """Division that raises like Python's, and bounds-checked subscripts of the views."""
+
+    _DIVISION = {ast.Div: "_capsules_truediv", ast.FloorDiv: "_capsules_floordiv", ast.Mod: "_capsules_mod"}
+
+    def __init__(self, views: dict[str, set[str]]) -> None:
+        self.views = views  # function name -> its arguments that are views SciPy provides
+        self.current: set[str] = set()
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        outer, self.current = self.current, self.views.get(node.name, set())
+        self.generic_visit(node)
+        self.current = outer
+        return node
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        self.generic_visit(node)
+        helper = self._DIVISION.get(type(node.op))
+        if helper is None:
+            return node
+        return ast.copy_location(ast.Call(ast.Name(helper, ast.Load()), [node.left, node.right], []), node)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> ast.AST:
+        if type(node.op) not in self._DIVISION:
+            return self.generic_visit(node)
+        load = ast.parse(ast.unparse(node.target), mode="eval").body
+        binop = ast.copy_location(ast.BinOp(load, node.op, node.value), node)
+        return self.visit(ast.copy_location(ast.Assign([node.target], binop), node))
+
+    def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
+        self.generic_visit(node)
+        if not (isinstance(node.value, ast.Name) and node.value.id in self.current):
+            return node
+        if isinstance(node.slice, (ast.Slice, ast.Tuple)):
+            return node
+        size = ast.Call(ast.Name("len", ast.Load()), [ast.Name(node.value.id, ast.Load())], [])
+        node.slice = ast.Call(ast.Name("_capsules_index", ast.Load()), [node.slice, size], [])
+        return node
+
+
+def checked_module(text: str, specs: list[NaturalSpec]) -> str:
+    """The module rewritten for a checked build (see :class:`_Checked`)."""
+    tree = ast.parse(text)
+    views = {spec.name: set(spec.provided) for spec in specs if spec.role != "integrand"}
+    tree = ast.fix_missing_locations(_Checked(views).visit(tree))
+    # unparse drops comments: keep pythran's export comments, verbatim, after the code
+    directives = [line.strip() for line in text.splitlines() if re.match(r"^\s*#\s*pythran", line)]
+    return ast.unparse(tree) + "\n\n" + "\n".join(directives) + "\n"

@@ -1,0 +1,215 @@
+"""Stage 7: pickle loaded kernels, to run them in other processes and on other machines.
+
+SciPy holds the GIL while it calls a LowLevelCallable, so sweeps and big
+images scale out with processes (a ``ProcessPoolExecutor``, Dask workers),
+and a PyCapsule does not pickle.  A :class:`KernelModule` therefore pickles
+as a :class:`Shipment`: the source bytes it was built from, the sender's
+cache key and entry (key inputs, exports), and the binary with its sha256
+(20-40 kB for the bundled kernels).  A :class:`Kernel` pickles as (module,
+name), the object ``lowlevel()`` returns as (kernel, user_data values).
+
+The receiving process, with its default cache (``$CAPSULES_CACHE`` or the
+per-user one), takes the first of:
+
+1. a module it already received (or loaded) in this process;
+2. its own build of the same source and flags (its own cache key);
+3. the sender's build, when the binary suits this process (same Python ABI,
+   NumPy, platform, capsules, and the same CPU for a native build): from its
+   cache, else the carried binary, checked against its sha256 and published
+   into its cache;
+4. a build from the carried source (this needs pythran and a C++ compiler).
+
+Unpickling runs code, as with any pickle: only load pickles you trust.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .build import build_plan, plan
+from .cache import Cache, Entry
+from .errors import CacheError, CapsulesError
+
+if TYPE_CHECKING:
+    from scipy import LowLevelCallable
+
+    from .load import Kernel, KernelModule
+
+# What a binary asks of the process that imports it.  The other key inputs
+# (compiler, pythran, pythranrc) say how it was made, not where it runs.
+RUNTIME_INPUTS = ("capsules", "generator", "python", "ext_suffix", "numpy", "platform", "cpu")
+
+_RECEIVED: dict[tuple[str, str], KernelModule] = {}
+_PACKED: dict[tuple[str, str], Shipment] = {}
+HOW: dict[str, str] = {}  # sender's key -> "loaded", "cache", "binary" or "built" (for tests and logs)
+_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Shipment:
+    """What a pickled :class:`KernelModule` carries."""
+
+    path: str  # the sender's source path: reused when it holds the same bytes
+    source: bytes
+    key: str
+    entry: dict[str, Any]  # the sender's entry.json: module name, exports, key inputs, sha256
+    binary: bytes | None
+
+    def __post_init__(self) -> None:
+        if hashlib.sha256(self.source).hexdigest() != self.inputs["source_sha256"]:
+            raise CacheError("the shipped source does not match its build", path=self.path)
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        return self.entry["inputs"]
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        return tuple(self.inputs["flags"])
+
+    @property
+    def portable(self) -> bool:
+        return "-march=native" not in self.flags
+
+    @property
+    def checked(self) -> bool:
+        return bool(self.inputs.get("checked", False))
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+
+def pack(module: KernelModule) -> Shipment:
+    """The shipment of a loaded module (what ``pickle`` stores for it), read once per process."""
+    entry = module.entry
+    with _LOCK:
+        shipment = _PACKED.get((entry.key, str(module.path)))
+        if shipment is None:
+            binary = entry.binary.read_bytes()
+            shipment = Shipment(str(module.path), _built_source(module), entry.key, entry.data, binary)
+            _PACKED[(entry.key, str(module.path))] = shipment
+    return shipment
+
+
+def receive(shipment: Shipment) -> KernelModule:
+    """The module a shipment describes, in this process (the inverse of :func:`pack`)."""
+    from .load import _LOADED
+
+    memo = (shipment.key, shipment.path)
+    with _LOCK:
+        module = _LOADED.get(shipment.key)
+        if module is None or str(module.path) != shipment.path:
+            module = _RECEIVED.get(memo)
+        if module is None:
+            module, HOW[shipment.key] = _find(shipment, Cache())
+        HOW.setdefault(shipment.key, "loaded")
+        _RECEIVED[memo] = module
+    return module
+
+
+def receive_callable(kernel: Kernel, user_data: np.ndarray | None) -> LowLevelCallable:
+    """Unpickle the object ``Kernel.lowlevel`` returns (its user_data was checked when it was made)."""
+    from .load import _Callable
+
+    if user_data is None:
+        return _Callable(kernel, None, None)
+    data = np.ascontiguousarray(user_data)
+    data.flags.writeable = False
+    return _Callable(kernel, data, ctypes.c_void_p(data.ctypes.data))
+
+
+def _find(shipment: Shipment, cache: Cache) -> tuple[KernelModule, str]:
+    source = _source_copy(shipment, cache)
+    planned = plan(source, portable=shipment.portable, checked=shipment.checked)
+    entry = cache.lookup(planned.key)
+    if entry is not None:
+        return _module(shipment, source, entry), "cache"
+    if _suits(shipment.inputs, planned.inputs):
+        entry = cache.lookup(shipment.key)
+        if entry is not None:
+            return _module(shipment, source, entry), "cache"
+        if _binary_ok(shipment):
+            return _module(shipment, source, _publish(shipment, cache)), "binary"
+    return _module(shipment, source, build_plan(planned, cache).entry), "built"
+
+
+def _suits(sent: dict[str, Any], here: dict[str, Any]) -> bool:
+    return all(sent.get(name) == here.get(name) for name in RUNTIME_INPUTS)
+
+
+def _binary_ok(shipment: Shipment) -> bool:
+    return shipment.binary is not None and hashlib.sha256(shipment.binary).hexdigest() == shipment.entry["sha256"]
+
+
+def _publish(shipment: Shipment, cache: Cache) -> Entry:
+    data = {k: v for k, v in shipment.entry.items() if k not in ("key", "sha256")}
+    with cache.lock(shipment.key):
+        entry = cache.lookup(shipment.key)
+        if entry is not None:
+            return entry
+        cache.discard(shipment.key)
+        with cache.staging() as staged:
+            assert shipment.binary is not None
+            (staged / data["binary"]).write_bytes(shipment.binary)
+            (staged / shipment.name).write_bytes(shipment.source)
+            return cache.publish(staged, shipment.key, data)
+
+
+def _module(shipment: Shipment, copy: Path, entry: Entry) -> KernelModule:
+    from .load import from_entry
+
+    # Kernel.py imports the source: the sender's path if it holds the same bytes, else our copy
+    original = Path(shipment.path)
+    return from_entry(original if _holds(original, shipment.source) else copy, entry)
+
+
+def _source_copy(shipment: Shipment, cache: Cache) -> Path:
+    """``v1/sources/<sha256>/<name>``: the shipped source, kept under its own file name."""
+    path = cache.base / "sources" / shipment.inputs["source_sha256"] / shipment.name
+    if not _holds(path, shipment.source):
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(shipment.source)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return path
+
+
+def _built_source(module: KernelModule) -> bytes:
+    """The exact bytes the module's binary was built from (its file may have changed since)."""
+    want = module.entry.data["inputs"]["source_sha256"]
+    candidates = [module.entry.directory / module.path.name, module.path, *module.entry.directory.glob("*.py")]
+    for path in candidates:
+        try:
+            source = path.read_bytes()
+        except OSError:
+            continue
+        if hashlib.sha256(source).hexdigest() == want:
+            return source
+    raise CapsulesError(
+        "cannot pickle this module: its source changed since it was built and the cache kept no copy", path=module.path
+    )
+
+
+def _holds(path: Path, source: bytes) -> bool:
+    try:
+        return path.read_bytes() == source
+    except OSError:
+        return False
+
+
+__all__ = ["RUNTIME_INPUTS", "Shipment", "pack", "receive", "receive_callable"]

@@ -1,0 +1,179 @@
+"""Natural kernels, the exception barrier and checked builds."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import integrate, ndimage
+
+import capsules
+from capsules.spec import read_exports
+
+pytestmark = pytest.mark.compile
+
+ROOT = Path(__file__).resolve().parent.parent
+RISKY = ROOT / "tests" / "kernels" / "risky.py"
+
+
+def test_natural_integrand_matches_raw_twin_bit_for_bit(load_kernel):
+    natural, genz = load_kernel("natural").oscillatory3, load_kernel("genz").oscillatory
+    assert natural.signature == genz.signature == "double (int, double *, void *)"
+    assert natural.parameters == ("a1", "a2", "a3", "u1")
+    params = {"a1": 1.5, "a2": 0.7, "a3": 2.1, "u1": 0.3}
+    box = [[0, 1]] * 3
+    got = integrate.nquad(natural.lowlevel(**params), box)
+    twin = integrate.nquad(genz.lowlevel([1.5, 0.7, 2.1, 0.3, 0.0, 0.0]), box)
+    assert got == twin
+    python = integrate.nquad(lambda x, y, z: natural.py(x, y, z, **params), box)[0]
+    assert got[0] == pytest.approx(python, rel=1e-13)
+
+
+def test_natural_filters_and_mapping_match_raw_twins(load_kernel):
+    natural, filters, transforms = load_kernel("natural"), load_kernel("filters"), load_kernel("transforms")
+    image = np.random.default_rng(7).normal(size=(37, 23))
+    for mode in ("reflect", "nearest", "constant"):
+        got = ndimage.generic_filter(image, natural.local_range.lowlevel(), size=(3, 5), mode=mode)
+        twin = ndimage.generic_filter(image, filters.local_range.lowlevel(), size=(3, 5), mode=mode)
+        assert np.array_equal(got, twin)
+        assert np.array_equal(got, ndimage.maximum_filter(image, (3, 5), mode=mode) -
+                              ndimage.minimum_filter(image, (3, 5), mode=mode))
+    got = ndimage.generic_filter1d(image, natural.ewma.lowlevel(alpha=0.25), filter_size=3)
+    assert np.array_equal(got, ndimage.generic_filter1d(image, filters.ewma.lowlevel([0.25]), filter_size=3))
+    got = ndimage.geometric_transform(image, natural.shift2d.lowlevel(dy=0.5, dx=-1.25), order=1)
+    assert np.array_equal(got, ndimage.geometric_transform(image, transforms.shift.lowlevel([2, 0.5, -1.25]), order=1))
+    assert np.allclose(got, ndimage.shift(image, (0.5, -1.25), order=1), rtol=0, atol=1e-12)
+
+
+def test_natural_py_is_the_users_function(load_kernel):
+    kernel = load_kernel("natural").local_range
+    assert kernel.py(np.array([3.0, -1.0, 2.0])) == 4.0
+    assert kernel.spec.declared == "filter local_range(window; )"
+
+
+@pytest.mark.parametrize(
+    ("call", "fragment"),
+    [
+        (lambda k: k.lowlevel(a1=1.0, a2=2.0, a3=3.0), "missing u1"),
+        (lambda k: k.lowlevel(a1=1.0, a2=2.0, a3=3.0, u1=0.0, b=1.0), "unexpected b"),
+        (lambda k: k.lowlevel([1.0, 2.0, 3.0, 4.0]), "takes its parameters by name"),
+        (lambda k: k.lowlevel(a1="x", a2=2.0, a3=3.0, u1=0.0), "a1='x' is not a real number"),
+    ],
+)
+def test_parameters_are_checked_before_scipy_runs(load_kernel, call, fragment):
+    kernel = load_kernel("natural").oscillatory3
+    with pytest.raises(capsules.UserDataError, match=fragment) as info:
+        call(kernel)
+    assert str(info.value).startswith(f"{kernel.spec.path}:13: ")
+
+
+def test_raw_kernel_refuses_parameters_by_name(load_kernel):
+    with pytest.raises(capsules.UserDataError, match="raw kernel"):
+        load_kernel("integrands").f.lowlevel(c=1.0)
+
+
+@pytest.mark.parametrize(
+    ("comment", "fragment"),
+    [
+        ("#capsules integrand f(x, y; a)\ndef f(x, a, y):\n    return x\n", "must be the same names in the same order"),
+        ("#capsules smoother f(x; a)\ndef f(x, a):\n    return x\n", "unknown role 'smoother'"),
+        ("#capsules filter f(a, b)\ndef f(a, b):\n    return a\n", "a filter takes 1 argument(s) before ';'"),
+        ("#capsules filter g(w)\ndef f(w):\n    return w\n", "no top-level 'def g'"),
+        ("#capsules filter f w\ndef f(w):\n    return w\n", "expected '#capsules ROLE name("),
+    ],
+)
+def test_bad_role_comment_is_located(write_kernel, comment, fragment):
+    path = write_kernel("x = 1\n" + comment)
+    with pytest.raises(capsules.SpecError, match=re.escape(fragment)) as info:
+        read_exports(path)
+    assert str(info.value).startswith(f"{path}:2: ")
+
+
+# Each risky call runs in a fresh process: an abort there must not take the test run down.
+SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    from scipy import integrate, ndimage
+    import capsules
+
+    checked = sys.argv[2] == "checked"
+    mod = capsules.load(sys.argv[1], checked=checked)
+    image = np.linspace(0.0, 1.0, 60).reshape(6, 10)
+    calls = {{
+        "raises": lambda: integrate.quad(mod.raises.lowlevel([0.5]), 0, 1),
+        "raising_filter": lambda: ndimage.generic_filter(image, mod.raising_filter.lowlevel([0.0]), size=3),
+        "far_reach": lambda: ndimage.generic_filter(image, mod.far_reach.lowlevel(), size=3),
+        "divides": lambda: integrate.quad(mod.divides.lowlevel(k=0.0), 0, 1),
+        "asserts": lambda: ndimage.generic_filter(image, mod.asserts.lowlevel(), size=3),
+        "blows_up": lambda: ndimage.generic_filter(image, mod.blows_up.lowlevel(), size=3),
+    }}
+    outcome = {{}}
+    try:
+        calls[sys.argv[3]]()
+        outcome["raised"] = None
+    except Exception as err:
+        kernel_error = err if isinstance(err, capsules.KernelError) else err.__cause__
+        outcome = {{"raised": type(err).__name__, "kernel_error": str(kernel_error),
+                    "is_kernel_error": isinstance(kernel_error, capsules.KernelError),
+                    "original": type(kernel_error.__cause__).__name__}}
+    # the process and the kernels stay usable
+    outcome["after"] = integrate.quad(mod.raises.lowlevel([2.0]), 0, 1)[0]
+    outcome["identity"] = bool(np.array_equal(
+        ndimage.geometric_transform(image, mod.identity.lowlevel(), order=1), image))
+    print(json.dumps(outcome))
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def risky_builds(cache_dir):
+    for checked in (False, True):
+        capsules.load(RISKY, cache=cache_dir, checked=checked)
+    return cache_dir
+
+
+def _run_risky(cache_dir: Path, variant: str, case: str) -> dict:
+    env = {**os.environ, "CAPSULES_CACHE": str(cache_dir)}
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT.format(), str(RISKY), variant, case],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert proc.returncode == 0, f"the process died ({proc.returncode}): {proc.stderr[-2000:]}"
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    ("variant", "case", "raised", "original", "line"),
+    [
+        ("default", "raises", "SystemError", "ValueError", 6),
+        ("default", "raising_filter", "KernelError", "IndexError", 13),
+        ("checked", "raises", "SystemError", "ValueError", 6),
+        ("checked", "far_reach", "KernelError", "IndexError", 21),
+        ("checked", "divides", "SystemError", "ZeroDivisionError", 26),
+        ("checked", "asserts", "KernelError", "AssertionError", 31),
+        ("checked", "blows_up", "KernelError", "FloatingPointError", 37),
+    ],
+)
+def test_kernel_errors_do_not_end_the_process(risky_builds, variant, case, raised, original, line):
+    outcome = _run_risky(risky_builds, variant, case)
+    assert outcome["raised"] == raised
+    assert outcome["is_kernel_error"]
+    assert outcome["original"] == original
+    assert outcome["kernel_error"].startswith(f"risky.py:{line}: '{case}' raised {original}")
+    assert outcome["after"] == pytest.approx(0.5) and outcome["identity"]
+
+
+def test_checked_build_has_its_own_cache_entry(cache_dir):
+    default = capsules.load(RISKY, cache=cache_dir)
+    checked = capsules.load(RISKY, cache=cache_dir, checked=True)
+    assert default.key != checked.key
+    assert checked.entry.data["inputs"]["checked"] is True
+    assert "-UNDEBUG" in checked.entry.data["inputs"]["flags"]
