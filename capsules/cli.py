@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from . import demo
 from ._version import __version__
 from .build import BuildResult, build, kernel_files
 from .cache import Cache
@@ -62,23 +64,21 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("clean", help="remove every build from the cache")
     p.add_argument("--cache", **cache)
     p.set_defaults(run=_clean)
+
+    p = sub.add_parser("demo", help="build the bundled kernels and time them against the same Python callbacks")
+    p.add_argument("--cache", **cache)
+    p.add_argument("--plot", metavar="FILE.png", help="save a figure of the images and speedups (needs matplotlib)")
+    p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
+                   help="modules to compile at once (default: the number of CPUs)")
+    p.add_argument("--quick", action="store_true", help="small problem sizes, one run each")
+    p.set_defaults(run=_demo)
     return parser
 
 
 def _build(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     outcomes: list[BuildResult | CapsulesError] = []
-
-    def report(path: Path, outcome: BuildResult | CapsulesError) -> None:
-        with _PRINT:
-            outcomes.append(outcome)
-            if isinstance(outcome, CapsulesError):
-                print(f"failed      {path}", flush=True)
-                _error(outcome)
-            else:
-                state = "built" if outcome.built else "up to date"
-                print(f"{state:<11} {path}  ({outcome.seconds:.2f} s)", flush=True)
-
+    report = _reporter(outcomes)
     try:
         build(args.paths, cache=args.cache, jobs=args.jobs, force=args.force, portable=args.portable,
               checked=args.checked, on_result=report)
@@ -90,6 +90,41 @@ def _build(args: argparse.Namespace) -> int:
         return 1
     built = sum(isinstance(o, BuildResult) and o.built for o in outcomes)
     print(f"{len(outcomes)} module(s), {built} compiled, in {time.perf_counter() - start:.2f} s")
+    return 0
+
+
+def _reporter(outcomes: list[BuildResult | CapsulesError]) -> Callable[[Path, BuildResult | CapsulesError], None]:
+    """A build() on_result callback: one line per module as it finishes, outcomes collected."""
+
+    def report(path: Path, outcome: BuildResult | CapsulesError) -> None:
+        with _PRINT:
+            outcomes.append(outcome)
+            if isinstance(outcome, CapsulesError):
+                print(f"failed      {path}", flush=True)
+                _error(outcome)
+            else:
+                state = "built" if outcome.built else "up to date"
+                print(f"{state:<11} {path}  ({outcome.seconds:.2f} s)", flush=True)
+
+    return report
+
+
+def _demo(args: argparse.Namespace) -> int:
+    if args.plot:
+        demo.require_matplotlib()  # before minutes of compiling, not after
+    print(f"building the bundled kernels in {demo.kernels_dir()}", flush=True)
+    start = time.perf_counter()
+    demo.build_kernels(cache=args.cache, jobs=args.jobs, on_result=_reporter([]))
+    print(f"built in {time.perf_counter() - start:.1f} s; timing each kernel as a Python callback and as a capsule\n",
+          flush=True)
+    rows = demo.tour(cache=args.cache, settings=demo.Settings.quick() if args.quick else demo.Settings())
+    print(demo.format_table(rows))
+    if args.plot:
+        print(f"figure saved to {demo.plot(rows, args.plot)}")
+    bad = [row.step for row in rows if not row.ok]
+    if bad:
+        print(f"capsule result out of tolerance: {', '.join(bad)}", file=sys.stderr)
+        return 1
     return 0
 
 

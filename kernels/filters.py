@@ -25,7 +25,10 @@ from numpy.ctypeslib import as_array
 
 #pythran export capsule local_range(float64*, int64, float64*, float64*)
 def local_range(buffer, filter_size, return_value, user_data):
-    """Local range: max(window) - min(window).  No user_data."""
+    """Local range: max(window) - min(window).
+
+    user_data: none.
+    """
     lo = buffer[0]
     hi = buffer[0]
     for i in range(1, filter_size):
@@ -42,7 +45,9 @@ def local_range(buffer, filter_size, return_value, user_data):
 def local_variance(buffer, filter_size, return_value, user_data):
     """Local (population) variance: sum_i (w_i - mean)^2 / N over the N window values.
 
-    Two passes (the mean first), so no cancellation.  No user_data.
+    user_data: none.
+
+    Two passes (the mean first), so no cancellation.
     """
     return_value[0] = _variance(buffer, filter_size)
     return 1
@@ -50,7 +55,10 @@ def local_variance(buffer, filter_size, return_value, user_data):
 
 #pythran export capsule local_std(float64*, int64, float64*, float64*)
 def local_std(buffer, filter_size, return_value, user_data):
-    """Local (population) standard deviation: sqrt(sum_i (w_i - mean)^2 / N).  No user_data."""
+    """Local (population) standard deviation: sqrt(sum_i (w_i - mean)^2 / N).
+
+    user_data: none.
+    """
     return_value[0] = math.sqrt(_variance(buffer, filter_size))
     return 1
 
@@ -71,9 +79,10 @@ def _variance(buffer, filter_size):
 def local_finite_mean(buffer, filter_size, return_value, user_data):
     """Mean of the finite values of the window: sum_{w_i finite} w_i / #{w_i finite}.
 
+    user_data: none.
+
     NaN and +-inf are skipped; a window with no finite value gives NaN.
     With mode="constant", cval=nan the border is treated as missing data.
-    No user_data.
     """
     s = 0.0
     count = 0
@@ -91,8 +100,11 @@ def local_finite_mean(buffer, filter_size, return_value, user_data):
 
 #pythran export capsule local_median(float64*, int64, float64*, float64*)
 def local_median(buffer, filter_size, return_value, user_data):
-    """Median of the window, as numpy.median: the middle value of the sorted
-    window, or the mean of the two middle values when N is even.  No user_data.
+    """Local median: the middle value of the sorted window (mean of the two middle ones if N is even).
+
+    user_data: none.
+
+    The same value as numpy.median of the window.
     """
     ordered = np.sort(as_array(buffer, filter_size))
     half = filter_size // 2
@@ -105,10 +117,11 @@ def local_median(buffer, filter_size, return_value, user_data):
 
 #pythran export capsule weighted_percentile(float64*, int64, float64*, float64*)
 def weighted_percentile(buffer, filter_size, return_value, user_data):
-    """Footprint-weighted percentile (inverted CDF).
+    """Weighted percentile: the first sorted v_(k) whose cumulative weight reaches q / 100 of the total.
 
-    user_data = [q, w_1, ..., w_N]: q in [0, 100] and one weight w_k >= 0
-    per footprint element, in the buffer's order (the footprint's nonzero
+    user_data: [q, w_1, ..., w_N], q in [0, 100], then one weight w_k >= 0 per footprint element.
+
+    The weights are in the buffer's order (the footprint's nonzero
     elements in C order: ``[q, *weights[footprint != 0]]``).  Sorting the
     window values v_(1) <= ... <= v_(N) with their weights, the result is the
     first v_(k) whose cumulative weight reaches q / 100 of the total and is
@@ -140,10 +153,11 @@ def weighted_percentile(buffer, filter_size, return_value, user_data):
 
 #pythran export capsule moving_average(float64*, int64, float64*, int64, int64*)
 def moving_average(input_line, input_length, output_line, output_length, user_data):
-    """Trailing moving average of the last m values of each window.
+    """Trailing moving average: output[i] = (1/m) sum of the last m values of window i.
 
-    user_data = [m] (an integer, 1 <= m <= filter_size).  With F = filter_size,
-    output[i] = (1/m) sum_{j=i+F-m}^{i+F-1} input_line[j]; with m = F it is the
+    user_data: [m], an integer, 1 <= m <= filter_size.
+
+    With F = filter_size, output[i] = (1/m) sum_{j=i+F-m}^{i+F-1} input_line[j]; with m = F it is the
     centred box average, ndimage.uniform_filter1d(size=F).  Returns 0 (SciPy
     raises) if m is out of range.
     """
@@ -162,9 +176,11 @@ def moving_average(input_line, input_length, output_line, output_length, user_da
 
 #pythran export capsule ewma(float64*, int64, float64*, int64, float64*)
 def ewma(input_line, input_length, output_line, output_length, user_data):
-    """Exponentially weighted moving average along the line.
+    """Exponentially weighted moving average: y_j = alpha x_j + (1 - alpha) y_{j-1} along the line.
 
-    user_data = [alpha], 0 < alpha <= 1.  The recursion runs over the whole
+    user_data: [alpha], 0 < alpha <= 1.
+
+    The recursion runs over the whole
     (extended) line: y_0 = x_0, y_j = alpha x_j + (1 - alpha) y_{j-1}, and
     output[i] = y_{i + F - 1}, the value at the right end of window i
     (F = filter_size).  With filter_size=1 this is the classic causal EWMA of
@@ -187,7 +203,9 @@ def ewma(input_line, input_length, output_line, output_length, user_data):
 def cumulative_max(input_line, input_length, output_line, output_length, user_data):
     """Running maximum: output[i] = max(input_line[0 : i + F]) (F = filter_size).
 
-    With filter_size=1 it is numpy.maximum.accumulate along the axis.  No user_data.
+    user_data: none.
+
+    With filter_size=1 it is numpy.maximum.accumulate along the axis.
     """
     size = input_length - output_length + 1
     best = input_line[0]

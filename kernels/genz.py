@@ -22,7 +22,7 @@ import math
 def oscillatory(n, x, user_data):
     """Oscillatory: f(x) = cos(2 pi u_1 + sum_i a_i x_i).
 
-    user_data = [a_1..a_n, u_1..u_n]; only u_1 is used.
+    user_data: [a_1..a_n, u_1..u_n] (2 n values); only u_1 is used.
     """
     s = 2.0 * math.pi * user_data[n]
     for i in range(n):
@@ -34,8 +34,10 @@ def oscillatory(n, x, user_data):
 def product_peak(n, x, user_data):
     """Product peak: f(x) = prod_i 1 / (a_i^-2 + (x_i - u_i)^2).
 
-    user_data = [a_1..a_n, u_1..u_n].  Computed as prod_i a_i^2 / (1 + a_i^2 (x_i - u_i)^2),
-    the same value, which has no division by a_i.
+    user_data: [a_1..a_n, u_1..u_n] (2 n values).
+
+    Computed as prod_i a_i^2 / (1 + a_i^2 (x_i - u_i)^2), the same value,
+    which has no division by a_i.
     """
     p = 1.0
     for i in range(n):
@@ -49,7 +51,7 @@ def product_peak(n, x, user_data):
 def corner_peak(n, x, user_data):
     """Corner peak: f(x) = (1 + sum_i a_i x_i)^-(n + 1).
 
-    user_data = [a_1..a_n, u_1..u_n]; u is not used.
+    user_data: [a_1..a_n, u_1..u_n] (2 n values); u is not used.
     """
     s = 1.0
     for i in range(n):
@@ -61,7 +63,7 @@ def corner_peak(n, x, user_data):
 def gaussian(n, x, user_data):
     """Gaussian: f(x) = exp(-sum_i a_i^2 (x_i - u_i)^2).
 
-    user_data = [a_1..a_n, u_1..u_n].
+    user_data: [a_1..a_n, u_1..u_n] (2 n values).
     """
     s = 0.0
     for i in range(n):
@@ -74,7 +76,7 @@ def gaussian(n, x, user_data):
 def continuous(n, x, user_data):
     """Continuous (C0, with a kink at x = u): f(x) = exp(-sum_i a_i |x_i - u_i|).
 
-    user_data = [a_1..a_n, u_1..u_n].
+    user_data: [a_1..a_n, u_1..u_n] (2 n values).
     """
     s = 0.0
     for i in range(n):
@@ -86,8 +88,9 @@ def continuous(n, x, user_data):
 def discontinuous(n, x, user_data):
     """Discontinuous: f(x) = 0 if x_1 > u_1 or x_2 > u_2, else exp(sum_i a_i x_i).
 
-    user_data = [a_1..a_n, u_1..u_n]; only u_1 and u_2 are used (only u_1
-    when n = 1).  The jumps lie on the planes x_1 = u_1 and x_2 = u_2: tell
+    user_data: [a_1..a_n, u_1..u_n] (2 n values); only u_1 and u_2 are used (only u_1 when n = 1).
+
+    The jumps lie on the planes x_1 = u_1 and x_2 = u_2: tell
     the integrator (for example nquad's ``points``) where they are.
     """
     for i in range(min(n, 2)):

@@ -3,7 +3,9 @@
 
 #pythran export capsule f(int32, float64*, float64*)
 def f(n, x, cp):
-    """c + x - y*z at the point x = (x, y, z), with c = user_data[0].
+    """f(x, y, z) = c + x - y z, at the point x = (x, y, z).
+
+    user_data: [c].
 
     SciPy's nquad example: over [[0, 10], [-10, 0], [-1, 1]] with c = 1 the
     integral is 1200.

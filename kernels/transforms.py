@@ -19,8 +19,9 @@ import math
 def shift(output_coordinates, input_coordinates, output_rank, input_rank, user_data):
     """Shift by a vector: x_i = o_i - s_i, what ndimage.shift(input, s) computes.
 
-    user_data = [r, s_0, ..., s_{r-1}]: r, the number of axes, must equal the
-    image rank (the call fails otherwise), then one shift per axis.
+    user_data: [r, s_0, ..., s_{r-1}]: the image rank r, then one shift per axis.
+
+    r must equal the image rank (the call fails otherwise).
     """
     if user_data[0] != input_rank or output_rank != input_rank:
         return 0
@@ -33,9 +34,10 @@ def shift(output_coordinates, input_coordinates, output_rank, input_rank, user_d
 def affine(output_coordinates, input_coordinates, output_rank, input_rank, user_data):
     """General affine map: x = M o + t, what ndimage.affine_transform(input, M, offset=t) computes.
 
-    user_data = [r, M_00, M_01, ..., M_(r-1)(r-1), t_0, ..., t_{r-1}]: r, the
-    image rank (the call fails unless it matches), the r x r matrix M in row
-    order, then the offset t; 1 + r (r + 1) values.
+    user_data: [r, M_00, M_01, ..., M_(r-1)(r-1), t_0, ..., t_{r-1}]: the rank r, M in row order, t.
+
+    That is 1 + r (r + 1) values; r must equal the image rank (the call fails
+    otherwise).
     """
     if user_data[0] != input_rank or output_rank != input_rank:
         return 0
@@ -50,9 +52,11 @@ def affine(output_coordinates, input_coordinates, output_rank, input_rank, user_
 
 #pythran export capsule rotate_scale(int64*, float64*, int32, int32, float64*)
 def rotate_scale(output_coordinates, input_coordinates, output_rank, input_rank, user_data):
-    """Rotation by theta and scaling by s about a centre c, in the plane of axes 0 and 1.
+    """Rotate by theta and scale by s about c: x = c + M (o - c), M = [[cos, sin], [-sin, cos]] / s.
 
-    user_data = [theta, s, c_0, c_1].  The output is the input turned by theta
+    user_data: [theta, s, c_0, c_1].
+
+    The rotation and scaling act in the plane of axes 0 and 1.  The output is the input turned by theta
     (counter-clockwise on screen, where row 0 is at the top: theta = pi/2 is
     numpy.rot90) and magnified s times about c.  Each output pixel o samples
 
@@ -81,9 +85,11 @@ def rotate_scale(output_coordinates, input_coordinates, output_rank, input_rank,
 
 #pythran export capsule polar_unwarp(int64*, float64*, int32, int32, float64*)
 def polar_unwarp(output_coordinates, input_coordinates, output_rank, input_rank, user_data):
-    """Polar unwarp of a 2-D image about a centre c: output row = radius, column = angle.
+    """Polar unwarp about c: x_0 = c_0 + r sin(theta), x_1 = c_1 + r cos(theta), r = i dr, theta = j dtheta.
 
-    user_data = [c_0, c_1, dr, dtheta].  Output pixel (i, j) is the point at
+    user_data: [c_0, c_1, dr, dtheta].
+
+    Output row = radius, column = angle.  Output pixel (i, j) is the point at
     radius r = i dr and angle theta = j dtheta (from the +column axis towards
     +row):
 
@@ -103,9 +109,11 @@ def polar_unwarp(output_coordinates, input_coordinates, output_rank, input_rank,
 
 #pythran export capsule log_polar_unwarp(int64*, float64*, int32, int32, float64*)
 def log_polar_unwarp(output_coordinates, input_coordinates, output_rank, input_rank, user_data):
-    """Log-polar unwarp of a 2-D image about c: output row = log radius, column = angle.
+    """Log-polar unwarp about c: x = c + r (sin theta, cos theta), r = r_min exp(i dlog), theta = j dtheta.
 
-    user_data = [c_0, c_1, r_min, dlog, dtheta].  Output pixel (i, j) is the
+    user_data: [c_0, c_1, r_min, dlog, dtheta].
+
+    Output row = log radius, column = angle.  Output pixel (i, j) is the
     point at radius r = r_min exp(i dlog) and angle theta = j dtheta:
 
         x_0 = c_0 + r sin(theta),   x_1 = c_1 + r cos(theta).
@@ -124,9 +132,11 @@ def log_polar_unwarp(output_coordinates, input_coordinates, output_rank, input_r
 
 #pythran export capsule radial_distortion(int64*, float64*, int32, int32, float64*)
 def radial_distortion(output_coordinates, input_coordinates, output_rank, input_rank, user_data):
-    """Radial lens distortion (Brown's model, two coefficients) about a centre c.
+    """Radial lens distortion (Brown's model) about c: x = c + d (1 + k1 rho^2 + k2 rho^4), d = o - c.
 
-    user_data = [c_0, c_1, k1, k2, R].  With d = o - c and rho = |d| / R (R
+    user_data: [c_0, c_1, k1, k2, R], R normalising the radius: rho = |d| / R.
+
+    With d = o - c and rho = |d| / R (R
     normalises the radius, e.g. half the image diagonal), output pixel o
     samples
 
