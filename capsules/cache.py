@@ -35,7 +35,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ._version import GENERATOR, __version__
+from ._version import __version__
 from .errors import CacheError
 
 FORMAT = "v1"
@@ -156,7 +156,7 @@ def cache_key(source: bytes, flags: tuple[str, ...], native: bool, checked: bool
     inputs = {
         "source_sha256": hashlib.sha256(source).hexdigest(),
         "capsules": __version__,
-        "generator": GENERATOR,
+        "generator": generator_digest(),
         "pythran": pythran_version(),
         "pythranrc": _pythranrc_digest(),
         "toolchain": toolchain(),
@@ -170,6 +170,20 @@ def cache_key(source: bytes, flags: tuple[str, ...], native: bool, checked: bool
     }
     blob = json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest(), inputs
+
+
+# The modules whose code ends up in a binary or its entry: what a build
+# generates changes when they change, even at the same version number.
+GENERATOR_MODULES = ("spec.py", "natural.py", "signatures.py", "adapters.py", "_compile.py")
+
+
+@lru_cache(maxsize=1)
+def generator_digest() -> str:
+    """sha256 of the modules that generate what is compiled."""
+    digest = hashlib.sha256()
+    for name in GENERATOR_MODULES:
+        digest.update((Path(__file__).parent / name).read_bytes())
+    return digest.hexdigest()
 
 
 @lru_cache(maxsize=1)

@@ -79,6 +79,9 @@ class NaturalSpec:
     path: str
     line: int
     source_line: str
+    # provided arguments the function only ever indexes: they can be passed
+    # as SciPy's raw pointer, with no view to build on every call
+    indexed_only: tuple[str, ...] = ()
 
     @property
     def entry(self) -> str:
@@ -135,7 +138,19 @@ def _parse(body: str, defs: dict[str, ast.FunctionDef], path: str, line: int, so
             "they must be the same names in the same order",
             **where,
         )
-    return NaturalSpec(role, name, provided, parameters, path, line, source_line)
+    indexed = tuple(p for p in provided if _indexed_only(node, p))
+    return NaturalSpec(role, name, provided, parameters, path, line, source_line, indexed)
+
+
+def _indexed_only(node: ast.FunctionDef, name: str) -> bool:
+    """Whether every use of ``name`` in the function is a single-index subscript."""
+    subscripted = {
+        id(sub.value)
+        for sub in ast.walk(node)
+        if isinstance(sub, ast.Subscript) and not isinstance(sub.slice, (ast.Slice, ast.Tuple))
+    }
+    uses = [n for n in ast.walk(node) if isinstance(n, ast.Name) and n.id == name]
+    return bool(uses) and all(id(n) in subscripted for n in uses)
 
 
 def _names(text: str | None) -> tuple[str, ...]:
@@ -245,7 +260,10 @@ def _filter1d(spec: NaturalSpec, params: str, checked: bool) -> str:
 
 
 def _mapping(spec: NaturalSpec, params: str, checked: bool) -> str:
-    args = ", ".join(["_capsules_as_array(oc, orank)"] + ([params] if params else []))
+    # a coordinate view costs an allocation per pixel; the raw pointer does
+    # the same job when the function only indexes it (checked builds need len)
+    coords = "oc" if spec.provided[0] in spec.indexed_only and not checked else "_capsules_as_array(oc, orank)"
+    args = ", ".join([coords] + ([params] if params else []))
     check = ""
     if checked:
         check = (

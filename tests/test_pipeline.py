@@ -203,6 +203,14 @@ def test_native_key_names_the_cpu_and_portable_does_not():
         assert field in native
 
 
+def test_generator_code_is_part_of_the_key():
+    from capsules.cache import GENERATOR_MODULES, generator_digest
+
+    _, inputs = cache_key(b"x", ("-O3",), native=False)
+    assert inputs["generator"] == generator_digest() and len(inputs["generator"]) == 64
+    assert "adapters.py" in GENERATOR_MODULES and "natural.py" in GENERATOR_MODULES
+
+
 def test_compiler_environment_is_part_of_the_key(monkeypatch):
     base, _ = cache_key(b"x", ("-O3",), native=False)
     for name, value in [("CXXFLAGS", "-O0"), ("LDFLAGS", "-s"), ("CXX", "clang++"), ("CC", "clang")]:
