@@ -19,6 +19,7 @@ import ast
 import importlib
 import logging
 import re
+import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -245,6 +246,9 @@ def _export_blocks(lines: list[str]) -> list[tuple[int, list[str]]]:
 
 
 _PARSER: Any = None
+# pythran's parser (ply) keeps its state in the instance: builds run in
+# threads (-j), so one parse at a time
+_PARSER_LOCK = threading.Lock()
 
 
 def _import_pythran() -> None:
@@ -257,16 +261,17 @@ def _import_pythran() -> None:
 def _pythran_parse(text: str) -> Any:
     """Run pythran's own spec parser on one export comment."""
     global _PARSER
-    if _PARSER is None:
-        _import_pythran()
-        from pythran.spec import SpecParser
-
-        _PARSER = SpecParser()
-    from pythran.syntax import PythranSyntaxError
-
     try:
-        return _PARSER(text)
+        with _PARSER_LOCK:
+            if _PARSER is None:
+                _import_pythran()
+                from pythran.spec import SpecParser
+
+                _PARSER = SpecParser()
+            return _PARSER(text)
     except Exception as err:
+        from pythran.syntax import PythranSyntaxError
+
         inner = getattr(err, "e", err)  # pythran >= 0.19 wraps its syntax errors
         if isinstance(inner, PythranSyntaxError):
             raise inner from None

@@ -95,3 +95,15 @@ def test_continuation_lines_join_like_pythran(write_kernel):
     path = write_kernel("#pythran export capsule f(int32,\n#                  float64*)\ndef f(n, x):\n    return x[0]\n")
     (spec,) = read_exports(path)
     assert spec.types == ("int32", "float64*")
+
+
+def test_scans_in_parallel_threads_agree_with_serial_scans():
+    # builds run in threads (-j): pythran's parser keeps state in its instance
+    from concurrent.futures import ThreadPoolExecutor
+    from pathlib import Path
+
+    files = sorted((Path(__file__).resolve().parent.parent / "kernels").glob("*.py")) * 8
+    serial = [scan(f) for f in files]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        parallel = list(pool.map(scan, files))
+    assert [(r.exports, r.errors) for r in parallel] == [(r.exports, r.errors) for r in serial]
