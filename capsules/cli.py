@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from . import demo
 from ._version import __version__
 from .build import BuildResult, build, kernel_files
 from .cache import Cache
@@ -110,6 +109,8 @@ def _reporter(outcomes: list[BuildResult | CapsulesError]) -> Callable[[Path, Bu
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from . import demo  # imports most of SciPy: only the demo pays for it
+
     if args.plot:
         demo.require_matplotlib()  # before minutes of compiling, not after
     print(f"building the bundled kernels in {demo.kernels_dir()}", flush=True)

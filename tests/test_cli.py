@@ -72,3 +72,13 @@ def test_build_failure_exits_1_and_keeps_going(write_kernel, tmp_path, capsys):
 def test_missing_path_is_an_error(tmp_path, capsys):
     assert main(["check", str(tmp_path / "nope")]) == 1
     assert "no such file or directory" in capsys.readouterr().err
+
+
+def test_cli_imports_stay_light():
+    # a no-op 'capsules build' must not pay for the demo's SciPy imports
+    import subprocess
+    import sys
+
+    code = "import sys, capsules.cli; print(sorted(m for m in ('capsules.demo', 'scipy.ndimage') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
