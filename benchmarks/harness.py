@@ -184,6 +184,17 @@ def load_numba() -> tuple[dict[str, Any], float, dict[str, float]]:
     return modules, import_seconds, compile_seconds
 
 
+FIXED = "capsules, length fixed at build time"
+
+
+def fixed_width_average(cache: Path = CAPSULES_CACHE) -> Any:
+    """W4's kernel built with its width as a literal (what capsules knows and hand-written C does not)."""
+    import capsules
+
+    mod = capsules.load(KERNELS / "filters.py", cache=cache, constants={"moving_average_fixed": {"width": 9}})
+    return mod.moving_average_fixed.lowlevel()
+
+
 def load_capsules(cache: Path = CAPSULES_CACHE, jobs: int = 2) -> tuple[dict[str, Any], list[Any]]:
     """Build (if needed) and load benchmarks/kernels/*.py with capsules' default flags."""
     import capsules
@@ -496,6 +507,9 @@ def make_workloads(st: Setup, sizes: Sizes, only: set[str] | None = None, python
         img = image(n, 2)
         cases = [Case(p.name, functools.partial(ndimage.generic_filter1d, img, p.callback("moving_average"), 9))
                  for p in compiled]
+        if any(isinstance(p, CapsulesProvider) for p in compiled):
+            cases.append(Case(FIXED, functools.partial(ndimage.generic_filter1d, img, fixed_width_average(), 9),
+                              note="natural kernel, width fixed at build time: constants={...: {'width': 9}}"))
         if python:
             note = "numpy on each line, one Python call per line"
             if m == n:

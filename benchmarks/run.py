@@ -31,7 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness as H  # noqa: E402
 
-ORDER = ["C (ctypes)", "capsules", "cffi (API mode)", "Cython", "numba @cfunc", "pure Python", "floor (no-op C)"]
+ORDER = [
+    "C (ctypes)", "capsules", "capsules, length fixed at build time", "cffi (API mode)", "Cython", "numba @cfunc",
+    "pure Python", "floor (no-op C)",
+]
 ABOVE_FLOOR = ("W3a", "W3b", "W4")  # workloads whose floor is the same SciPy work minus the kernel
 
 

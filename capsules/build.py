@@ -10,16 +10,19 @@ pythran inferred, and publish.  ``jobs`` modules compile at once.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import subprocess
 import sys
 import sysconfig
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from . import adapters
 from .cache import Cache, Entry, cache_key
@@ -48,6 +51,7 @@ class Plan:
     key: str
     inputs: dict
     checked: bool = False
+    constants: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def module_name(self) -> str:
@@ -55,7 +59,8 @@ class Plan:
 
     def scan(self) -> Scan:
         """The exports of exactly these source bytes (pythran's parser: slow to import)."""
-        return read_scan(self.path, text=self.source.decode("utf-8", "replace"), checked=self.checked)
+        text = self.source.decode("utf-8", "replace")
+        return read_scan(self.path, text=text, checked=self.checked, constants=self.constants)
 
 
 @dataclass(frozen=True)
@@ -100,7 +105,13 @@ def kernel_files(paths: Iterable[str | Path]) -> list[Path]:
     return list(dict.fromkeys(files))
 
 
-def plan(path: str | Path, *, portable: bool = False, checked: bool = False) -> Plan:
+def plan(
+    path: str | Path,
+    *,
+    portable: bool = False,
+    checked: bool = False,
+    constants: Mapping[str, Mapping[str, float]] | None = None,
+) -> Plan:
     """Read a kernel file and compute its cache key; parses and compiles nothing.
 
     Raises
@@ -113,9 +124,27 @@ def plan(path: str | Path, *, portable: bool = False, checked: bool = False) -> 
         source = path.read_bytes()
     except OSError as err:
         raise SpecError(f"cannot read kernel file: {err.strerror}", path=path) from None
+    fixed = normalize_constants(path, constants or {})
     flags = build_flags(portable, checked)
-    key, inputs = cache_key(source, flags, native="-march=native" in flags, checked=checked)
-    return Plan(path, source, flags, key, inputs, checked)
+    key, inputs = cache_key(source, flags, native="-march=native" in flags, checked=checked, constants=fixed)
+    return Plan(path, source, flags, key, inputs, checked, fixed)
+
+
+def normalize_constants(path: Path, constants: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float]]:
+    """``{"kernel": {"parameter": value}}`` with finite float values, sorted (it is part of the key)."""
+    fixed: dict[str, dict[str, float]] = {}
+    for kernel in sorted(constants):
+        values = constants[kernel]
+        if not isinstance(values, Mapping):
+            raise SpecError(f"constants for '{kernel}' must map parameter names to numbers", path=path)
+        fixed[kernel] = {}
+        for name in sorted(values):
+            value = values[name]
+            real = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+            if not real or not math.isfinite(value):
+                raise SpecError(f"constant {kernel}.{name}={value!r} is not a finite real number", path=path)
+            fixed[kernel][name] = float(value)
+    return fixed
 
 
 def check(plan: Plan) -> tuple[Scan, dict[str, Signature]]:
@@ -138,6 +167,7 @@ def build(
     force: bool = False,
     portable: bool = False,
     checked: bool = False,
+    constants: Mapping[str, Mapping[str, float]] | None = None,
     on_result: Callable[[Path, BuildResult | CapsulesError], None] | None = None,
 ) -> list[BuildResult]:
     """Build kernel files (or every kernel file in directories) into the cache.
@@ -151,7 +181,9 @@ def build(
 
     def one(path: Path) -> None:
         try:
-            outcome: BuildResult | CapsulesError = build_plan(plan(path, portable=portable, checked=checked), cache, force=force)
+            outcome: BuildResult | CapsulesError = build_plan(
+                plan(path, portable=portable, checked=checked, constants=constants), cache, force=force
+            )
         except CapsulesError as err:
             outcome = err
         outcomes[path] = outcome

@@ -151,7 +151,13 @@ class Cache:
         return count
 
 
-def cache_key(source: bytes, flags: tuple[str, ...], native: bool, checked: bool = False) -> tuple[str, dict[str, Any]]:
+def cache_key(
+    source: bytes,
+    flags: tuple[str, ...],
+    native: bool,
+    checked: bool = False,
+    constants: dict[str, dict[str, float]] | None = None,
+) -> tuple[str, dict[str, Any]]:
     """The cache key of a kernel source built with ``flags``, and what went into it."""
     inputs = {
         "source_sha256": hashlib.sha256(source).hexdigest(),
@@ -167,6 +173,7 @@ def cache_key(source: bytes, flags: tuple[str, ...], native: bool, checked: bool
         "platform": sysconfig.get_platform(),
         "cpu": cpu_id() if native else None,
         "checked": checked,
+        "constants": constants or {},
     }
     blob = json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest(), inputs

@@ -50,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--portable", action="store_true", help="do not target this CPU (no -march=native)")
     p.add_argument("--checked", action="store_true",
                    help="bounds-checked views, division by zero and asserts raised, non-finite results reported")
+    p.add_argument("--const", action="append", default=[], metavar="KERNEL.PARAM=VALUE",
+                   help="fix a natural kernel's parameter at build time (repeatable)")
     p.set_defaults(run=_build)
 
     p = sub.add_parser("list", help="show each capsule's C signature and the SciPy functions that accept it")
@@ -80,7 +82,7 @@ def _build(args: argparse.Namespace) -> int:
     report = _reporter(outcomes)
     try:
         build(args.paths, cache=args.cache, jobs=args.jobs, force=args.force, portable=args.portable,
-              checked=args.checked, on_result=report)
+              checked=args.checked, constants=_constants(args.const), on_result=report)
     except CapsulesError:
         if not outcomes:  # raised before any module ran: not reported yet
             raise
@@ -127,6 +129,21 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"capsule result out of tolerance: {', '.join(bad)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _constants(items: list[str]) -> dict[str, dict[str, float]]:
+    constants: dict[str, dict[str, float]] = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        kernel, _, parameter = name.partition(".")
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if not kernel or not parameter or number is None:
+            raise CapsulesError(f"--const {item!r}: expected KERNEL.PARAM=NUMBER, e.g. moving_average.length=9")
+        constants.setdefault(kernel, {})[parameter] = number
+    return constants
 
 
 def _list(args: argparse.Namespace) -> int:

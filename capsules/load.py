@@ -15,7 +15,7 @@ import importlib.util
 import operator
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -189,6 +189,7 @@ def load(
     build: bool = True,
     portable: bool = False,
     checked: bool = False,
+    constants: Mapping[str, Mapping[str, float]] | None = None,
 ) -> KernelModule:
     """Load a kernel file's build, building it first if needed.
 
@@ -206,10 +207,15 @@ def load(
     checked
         Load (or build) the checked variant: bounds-checked views, division
         by zero and failing asserts raised, non-finite results reported.
+    constants
+        Fix natural kernels' parameters at build time, as literals the
+        compiler folds and unrolls with: ``{"moving_average": {"length": 9}}``.
+        A fixed parameter is no longer passed to ``lowlevel``; each set of
+        constants is a build of its own.
     """
     path = Path(path)
     cache = cache if isinstance(cache, Cache) else Cache(cache)
-    entry = _find_entry(plan(path, portable=portable, checked=checked), cache, build)
+    entry = _find_entry(plan(path, portable=portable, checked=checked, constants=constants), cache, build)
     return from_entry(path, entry)
 
 

@@ -37,7 +37,8 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .errors import CapsulesError, SpecError
@@ -82,17 +83,49 @@ class NaturalSpec:
     # provided arguments the function only ever indexes: they can be passed
     # as SciPy's raw pointer, with no view to build on every call
     indexed_only: tuple[str, ...] = ()
+    # parameters fixed at build time, as literals the compiler can fold and
+    # unroll with; they are no longer passed at run time
+    constants: tuple[tuple[str, float], ...] = ()
 
     @property
     def entry(self) -> str:
         """The name of the generated raw capsule function."""
         return PREFIX + self.name
 
+    @property
+    def runtime_parameters(self) -> tuple[str, ...]:
+        """The parameters still passed at run time, through user_data."""
+        fixed = dict(self.constants)
+        return tuple(p for p in self.parameters if p not in fixed)
+
     def export_types(self) -> str:
         """The pythran types of the generated raw capsule."""
         role = ROLES[self.role]
-        needs_user_data = self.parameters or self.role != "integrand"
+        needs_user_data = self.runtime_parameters or self.role != "integrand"
         return role.types + (", float64*" if needs_user_data else "")
+
+
+def specialize(
+    specs: list[NaturalSpec], constants: Mapping[str, Mapping[str, float]]
+) -> tuple[list[NaturalSpec], list[CapsulesError]]:
+    """Fix parameters at build time: ``{"kernel": {"parameter": value}}``."""
+    by_name = {s.name: s for s in specs}
+    errors: list[CapsulesError] = []
+    for kernel, values in constants.items():
+        spec = by_name.get(kernel)
+        if spec is None:
+            errors.append(SpecError(f"constants name '{kernel}', which is not a natural kernel of this file",
+                                    path=specs[0].path if specs else None))
+            continue
+        unknown = [p for p in values if p not in spec.parameters]
+        if unknown:
+            errors.append(SpecError(f"'{kernel}' has no parameter {', '.join(unknown)} to fix "
+                                    f"(its parameters: {', '.join(spec.parameters)})",
+                                    path=spec.path, line=spec.line, source_line=spec.source_line))
+            continue
+        fixed = tuple((p, float(values[p])) for p in spec.parameters if p in values)
+        by_name[kernel] = replace(spec, constants=fixed)
+    return [by_name[s.name] for s in specs], errors
 
 
 def is_comment(line: str) -> bool:
@@ -201,7 +234,9 @@ def _capsules_index(i, n):
 
 
 def _adapter(spec: NaturalSpec, checked: bool) -> str:
-    params = ", ".join(f"ud[{i}]" for i in range(len(spec.parameters)))
+    fixed = dict(spec.constants)
+    runtime = {p: i for i, p in enumerate(spec.runtime_parameters)}
+    params = ", ".join(repr(fixed[p]) if p in fixed else f"ud[{runtime[p]}]" for p in spec.parameters)
     body = _BODIES[spec.role](spec, params, checked)
     return f"\n\n#pythran export capsule {spec.entry}({spec.export_types()})\n{body}\n"
 
@@ -218,7 +253,7 @@ def _finite_check(name: str, value: str, checked: bool) -> str:
 def _integrand(spec: NaturalSpec, params: str, checked: bool) -> str:
     k = len(spec.provided)
     args = ", ".join([f"xx[{i}]" for i in range(k)] + ([params] if params else []))
-    signature = "n, xx, ud" if spec.parameters else "n, xx"
+    signature = "n, xx, ud" if spec.runtime_parameters else "n, xx"
     return (
         f"def {spec.entry}({signature}):\n"
         f"    if n != {k}:\n"

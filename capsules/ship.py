@@ -85,6 +85,10 @@ class Shipment:
         return bool(self.inputs.get("checked", False))
 
     @property
+    def constants(self) -> dict[str, dict[str, float]]:
+        return dict(self.inputs.get("constants") or {})
+
+    @property
     def name(self) -> str:
         return Path(self.path).name
 
@@ -130,7 +134,7 @@ def receive_callable(kernel: Kernel, user_data: np.ndarray | None) -> LowLevelCa
 
 def _find(shipment: Shipment, cache: Cache) -> tuple[KernelModule, str]:
     source = _source_copy(shipment, cache)
-    planned = plan(source, portable=shipment.portable, checked=shipment.checked)
+    planned = plan(source, portable=shipment.portable, checked=shipment.checked, constants=shipment.constants)
     entry = cache.lookup(planned.key)
     if entry is not None:
         return _module(shipment, source, entry), "cache"

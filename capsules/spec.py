@@ -20,6 +20,7 @@ import importlib
 import logging
 import re
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from typing import Any
 from . import natural
 from .errors import CapsulesError, SpecError
 
+Constants = Mapping[str, Mapping[str, float]]
 _EXPORT = re.compile(r"^\s*#\s*pythran\s+export\b")
 # pythran reads every comment that starts like this as one of its own
 _PYTHRAN = re.compile(r"^\s*#\s*pythran")
@@ -60,6 +62,7 @@ class ExportSpec:
     role: str = ""
     provided: tuple[str, ...] = ()
     parameters: tuple[str, ...] = ()
+    constants: tuple[tuple[str, float], ...] = ()  # parameters fixed at build time
 
     def __post_init__(self) -> None:
         if len(self.types) != len(self.cxx_types):
@@ -75,7 +78,8 @@ class ExportSpec:
         """The export as its comment declares it: pythran's spelling, or a natural kernel's role."""
         if not self.role:
             return self.pythran
-        return f"{self.role} {self.name}({', '.join(self.provided)}; {', '.join(self.parameters)})"
+        params = list(self.parameters) + [f"{p}={v!r}" for p, v in self.constants]
+        return f"{self.role} {self.name}({', '.join(self.provided)}; {', '.join(params)})"
 
     @property
     def formula(self) -> str:
@@ -102,8 +106,13 @@ class ExportSpec:
 
     @classmethod
     def from_json(cls, data: dict[str, Any], path: str) -> ExportSpec:
-        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        fields = {k: _tuples(v) for k, v in data.items()}
         return cls(path=path, **fields)
+
+
+def _tuples(value: Any) -> Any:
+    # JSON has lists where the dataclass holds (nested) tuples
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
 @dataclass(frozen=True)
@@ -116,7 +125,9 @@ class Scan:
     source: str = ""  # what to compile: the module (rewritten if checked) and the generated adapters
 
 
-def read_exports(path: str | Path, text: str | None = None, *, checked: bool = False) -> tuple[ExportSpec, ...]:
+def read_exports(
+    path: str | Path, text: str | None = None, *, checked: bool = False, constants: Constants | None = None
+) -> tuple[ExportSpec, ...]:
     """Return the exports of a kernel file, raising the first problem found.
 
     Raises
@@ -125,12 +136,14 @@ def read_exports(path: str | Path, text: str | None = None, *, checked: bool = F
         The file is missing, is not valid Python, has no export comment, or
         an export comment is malformed or does not match its ``def``.
     """
-    return read_scan(path, text, checked=checked).exports
+    return read_scan(path, text, checked=checked, constants=constants).exports
 
 
-def read_scan(path: str | Path, text: str | None = None, *, checked: bool = False) -> Scan:
+def read_scan(
+    path: str | Path, text: str | None = None, *, checked: bool = False, constants: Constants | None = None
+) -> Scan:
     """:func:`scan`, raising the first problem found (or that there is nothing to export)."""
-    result = scan(path, text, checked=checked)
+    result = scan(path, text, checked=checked, constants=constants)
     if result.errors:
         raise result.errors[0]
     if not result.exports:
@@ -138,17 +151,23 @@ def read_scan(path: str | Path, text: str | None = None, *, checked: bool = Fals
     return result
 
 
-def scan(path: str | Path, text: str | None = None, *, checked: bool = False) -> Scan:
+def scan(
+    path: str | Path, text: str | None = None, *, checked: bool = False, constants: Constants | None = None
+) -> Scan:
     """Parse every export comment of ``path``, collecting errors instead of raising.
 
     Natural kernels (``#capsules`` comments) are expanded into generated
-    capsules; ``checked`` selects the checked build's rewriting.  Errors that
+    capsules; ``checked`` selects the checked build's rewriting, ``constants``
+    fixes natural kernels' parameters at build time.  Errors that
     make the whole file unreadable (missing file, invalid Python) are still
     raised as :class:`SpecError`.
     """
     text = _read_text(path) if text is None else text
     tree = _parse_python(text, path)
     naturals, errors = natural.find(text, path, tree)
+    if constants:
+        naturals, problems = natural.specialize(naturals, constants)
+        errors += problems
     generated = natural.adapters(naturals, checked=checked)
     exports = _scan_text(text, tree, str(path), errors)
     if generated:
@@ -187,7 +206,8 @@ def _attach(spec: ExportSpec, naturals: list[natural.NaturalSpec], tree: ast.Mod
         entry=spec.name,
         role=nat.role,
         provided=nat.provided,
-        parameters=nat.parameters,
+        parameters=nat.runtime_parameters,
+        constants=nat.constants,
         line=nat.line,
         source_line=nat.source_line,
         doc=ast.get_docstring(node) or "",

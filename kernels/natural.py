@@ -63,3 +63,20 @@ def shift2d(out_coords, dy, dx):
     parameters: dy, dx (twin: transforms.shift with user_data [2, dy, dx]).
     """
     return (out_coords[0] - dy, out_coords[1] - dx)
+
+
+#capsules filter1d moving_average(line_in, line_out; length)
+def moving_average(line_in, line_out, length):
+    """Centred box average: output[i] = (1/m) sum of the m values of window i, m = length = filter_size.
+
+    parameters: length (twin: filters.moving_average with user_data [m]). Fix it at build time,
+    load(..., constants={"moving_average": {"length": 9}}), and the compiler unrolls the sum.
+    """
+    m = int(length)
+    if m != len(line_in) - len(line_out) + 1:
+        raise ValueError("length must equal the filter size")
+    for i in range(len(line_out)):
+        s = 0.0
+        for j in range(i, i + m):
+            s += line_in[j]
+        line_out[i] = s / m

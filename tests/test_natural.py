@@ -177,3 +177,55 @@ def test_checked_build_has_its_own_cache_entry(cache_dir):
     assert default.key != checked.key
     assert checked.entry.data["inputs"]["checked"] is True
     assert "-UNDEBUG" in checked.entry.data["inputs"]["flags"]
+
+
+def test_constants_fix_parameters_at_build_time(load_kernel, cache_dir):
+    runtime = load_kernel("natural")
+    fixed = capsules.load(ROOT / "kernels" / "natural.py", cache=cache_dir,
+                          constants={"moving_average": {"length": 9}})
+    assert fixed.key != runtime.key
+    assert fixed.moving_average.parameters == () and runtime.moving_average.parameters == ("length",)
+    assert fixed.moving_average.spec.declared == "filter1d moving_average(line_in, line_out; length=9.0)"
+    assert fixed.oscillatory3.parameters == ("a1", "a2", "a3", "u1")  # other kernels keep theirs
+    image = np.random.default_rng(3).normal(size=(41, 67))
+    got = ndimage.generic_filter1d(image, fixed.moving_average.lowlevel(), 9)
+    assert np.array_equal(got, ndimage.generic_filter1d(image, runtime.moving_average.lowlevel(length=9), 9))
+    assert np.array_equal(got, ndimage.generic_filter1d(image, load_kernel("filters").moving_average.lowlevel([9]), 9))
+    assert np.allclose(got, ndimage.uniform_filter1d(image, 9), rtol=0, atol=1e-12)
+    with pytest.raises(capsules.UserDataError, match="unexpected length"):
+        fixed.moving_average.lowlevel(length=9)
+
+
+@pytest.mark.parametrize(
+    ("constants", "fragment"),
+    [
+        ({"nope": {"length": 9}}, "constants name 'nope', which is not a natural kernel"),
+        ({"moving_average": {"width": 9}}, "'moving_average' has no parameter width to fix"),
+        ({"moving_average": {"length": float("nan")}}, "is not a finite real number"),
+        ({"moving_average": {"length": "9"}}, "is not a finite real number"),
+    ],
+)
+def test_bad_constants_are_refused(cache_dir, constants, fragment):
+    with pytest.raises(capsules.SpecError, match=re.escape(fragment)):
+        capsules.load(ROOT / "kernels" / "natural.py", cache=cache_dir, constants=constants)
+
+
+def test_cli_const_flag(tmp_path, capsys):
+    from capsules.cli import main
+
+    path = str(ROOT / "kernels" / "natural.py")
+    assert main(["build", path, "--cache", str(tmp_path), "--const", "moving_average.length=9"]) == 0
+    assert "built " in capsys.readouterr().out
+    assert main(["build", path, "--cache", str(tmp_path), "--const", "moving_average.length"]) == 1
+    assert "expected KERNEL.PARAM=NUMBER" in capsys.readouterr().err
+
+
+def test_specialized_callable_pickles(cache_dir):
+    import pickle
+
+    fixed = capsules.load(ROOT / "kernels" / "natural.py", cache=cache_dir,
+                          constants={"moving_average": {"length": 5}})
+    callable_ = pickle.loads(pickle.dumps(fixed.moving_average.lowlevel()))
+    image = np.arange(60.0).reshape(6, 10)
+    assert np.array_equal(ndimage.generic_filter1d(image, callable_, 5),
+                          ndimage.generic_filter1d(image, fixed.moving_average.lowlevel(), 5))

@@ -41,3 +41,14 @@ def moving_average(input_line, input_length, output_line, output_length, user_da
             s += input_line[i + k]
         output_line[i] = s / width
     return 1
+
+
+#capsules filter1d moving_average_fixed(line_in, line_out; width)
+def moving_average_fixed(line_in, line_out, width):
+    """W4 as a natural kernel, built with width fixed at 9 (constants=...): the sum unrolls."""
+    w = int(width)
+    for i in range(len(line_out)):
+        s = 0.0
+        for k in range(w):
+            s += line_in[i + k]
+        line_out[i] = s / w
