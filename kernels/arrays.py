@@ -46,7 +46,10 @@ def mean32(a):
     s = np.float32(0.0)
     for i in range(n):
         s += a[i]
-    return s / np.float32(n)
+    # rounded to float32 explicitly: with NumPy 1.x, pythran divides float32
+    # in double precision (a float32 quotient computed in double and rounded
+    # is still the correctly rounded float32 quotient)
+    return np.float32(s / np.float32(n))
 
 
 #pythran export iadd(float64[:], float64[:])
