@@ -89,7 +89,7 @@ def test_mean32_drifts_like_single_precision_c(arrays):
     got = arrays.mean32(a)
     assert got == sequential_float32_mean(a)
     assert abs(got - 0.1) > 1e-3
-    assert np.mean(a) == pytest.approx(0.1, rel=1e-6)
+    assert abs(np.mean(a) - 0.1) < 1e-4  # pairwise: within 1e-5 relative on NumPy 2, 1.1e-5 on 1.24
 
 
 def test_mean32_equals_its_python_original(arrays, rng):
