@@ -190,8 +190,11 @@ def build(
         if on_result is not None:
             on_result(path, outcome)
 
+    # largest sources first: the longest compiles start early and the workers
+    # finish together (results keep the order given)
+    by_size = sorted(files, key=lambda f: f.stat().st_size, reverse=True)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        list(pool.map(one, files))
+        list(pool.map(one, by_size))
     errors = [o for o in (outcomes[f] for f in files) if isinstance(o, CapsulesError)]
     if errors:
         raise errors[0]
