@@ -343,6 +343,18 @@ class Setup:
     tmp: Path | None = None
 
 
+def _build_peer(name: str, package: str, build: Callable[[], Any], notes: list[str]) -> Any:
+    """Build one optional peer; a peer that is missing or fails to build is noted, not fatal."""
+    short = name.split(" ")[0]
+    try:
+        return build()
+    except ImportError as err:
+        notes.append(f"{short}: skipped, not installed ({err}; pip install {package}).")
+    except Exception as err:  # noqa: BLE001 - a peer that fails to build is reported, not fatal
+        notes.append(f"{short}: skipped, its build failed: {type(err).__name__}: {str(err)[:300]}")
+    return None
+
+
 def setup(tmp: Path, *, jobs: int = 2, log: Callable[[str], None] = print) -> Setup:
     """Build all implementations into ``tmp`` (capsules into benchmarks/.cache)."""
     notes: list[str] = []
@@ -359,25 +371,16 @@ def setup(tmp: Path, *, jobs: int = 2, log: Callable[[str], None] = print) -> Se
         f"{sum(r.built for r in results)} of {len(results)} module(s) compiled now)")
     providers: list[Provider] = [c, CapsulesProvider(mods)]
 
-    try:
-        module, seconds = build_cffi(tmp)
-        providers.append(CffiProvider(module))
-        compile_info["cffi (API mode)"] = {"seconds": seconds, "what": "ffi.compile() of kernels.c (all kernels)"}
-        log(f"built cffi module ({seconds:.2f} s)")
-    except ImportError as err:
-        notes.append(f"cffi: skipped, not installed ({err}; pip install cffi).")
-    except Exception as err:  # noqa: BLE001 - a peer that fails to build is reported, not fatal
-        notes.append(f"cffi: skipped, its build failed: {type(err).__name__}: {str(err)[:300]}")
-
-    try:
-        module, seconds = build_cython(tmp)
-        providers.append(CythonProvider(module))
-        compile_info["Cython"] = {"seconds": seconds, "what": "cythonize + build_ext of cy_kernels.pyx (all kernels)"}
-        log(f"built Cython module ({seconds:.2f} s)")
-    except ImportError as err:
-        notes.append(f"Cython: skipped, not installed ({err}; pip install cython).")
-    except Exception as err:  # noqa: BLE001 - a peer that fails to build is reported, not fatal
-        notes.append(f"Cython: skipped, its build failed: {type(err).__name__}: {str(err)[:300]}")
+    for name, build, provider, what, package in (
+        ("cffi (API mode)", build_cffi, CffiProvider, "ffi.compile() of kernels.c (all kernels)", "cffi"),
+        ("Cython", build_cython, CythonProvider, "cythonize + build_ext of cy_kernels.pyx (all kernels)", "cython"),
+    ):
+        peer = _build_peer(name, package, lambda build=build: build(tmp), notes)
+        if peer is not None:
+            module, seconds = peer
+            providers.append(provider(module))
+            compile_info[name] = {"seconds": seconds, "what": what}
+            log(f"built {name} ({seconds:.2f} s)")
 
     try:
         modules, import_seconds, per_module = load_numba()
