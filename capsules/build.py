@@ -22,9 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from . import adapters
+from . import adapters, natural
 from .cache import Cache, Entry, cache_key
 from .errors import BuildError, CapsulesError, SpecError
 from .signatures import Signature, check_return, match
@@ -140,8 +138,7 @@ def normalize_constants(path: Path, constants: Mapping[str, Mapping[str, float]]
         fixed[kernel] = {}
         for name in sorted(values):
             value = values[name]
-            real = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-            if not real or not math.isfinite(value):
+            if not natural.is_real(value) or not math.isfinite(value):
                 raise SpecError(f"constant {kernel}.{name}={value!r} is not a finite real number", path=path)
             fixed[kernel][name] = float(value)
     return fixed

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from scipy import LowLevelCallable
 
-from . import adapters
+from . import adapters, natural
 from .build import Plan, build_plan, plan
 from .cache import Cache, Entry
 from .errors import CapsulesError, UserDataError
@@ -321,7 +321,7 @@ def _parameters(spec: ExportSpec, user_data: Any, given: dict[str, Any]) -> list
     values = []
     for name in spec.parameters:
         value = given[name]
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        if not natural.is_real(value):
             raise UserDataError(f"'{spec.name}': parameter {name}={value!r} is not a real number", **where)
         values.append(float(value))
     return values if spec.parameters else None

@@ -128,6 +128,14 @@ def specialize(
     return [by_name[s.name] for s in specs], errors
 
 
+def is_real(value: object) -> bool:
+    """Whether a parameter value is a real number (bools are not), as natural kernels take them."""
+    import numpy as np
+
+    numbers = (int, float, np.integer, np.floating)
+    return isinstance(value, numbers) and not isinstance(value, (bool, np.bool_))
+
+
 def is_comment(line: str) -> bool:
     """Whether a source line is a ``#capsules`` role comment."""
     return _COMMENT.match(line) is not None
