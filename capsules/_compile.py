@@ -1,30 +1,48 @@
-"""The compiler child process: pythran C++ generation, entry points, g++.
+"""The compiler child process: pythran C++ generation, entry points, one compiler call.
 
-Run as ``python -m capsules._compile REQUEST.json``.  Each build runs in its
-own process so that parallel builds share no global state (pythran and
-setuptools have plenty), and so that everything pythran and g++ print goes
-to the build log the parent captures.  The result is written as JSON next to
-the request.
+Run as ``python -I .../capsules/_compile.py REQUEST.json`` in the build's
+private staging directory.  Each build runs in its own process so that
+parallel builds share no global state (pythran has plenty), and so that
+everything pythran and the compiler print goes to the build log the parent
+captures.  The result is written as JSON next to the request.
+
+The child depends on nothing but the request: isolated mode (``-I``) keeps
+the current directory, ``PYTHON*`` variables and user site-packages off
+``sys.path``, and the compiler is called directly with pythran's own flags
+(no setuptools, so no ``pyproject.toml``, ``setup.cfg`` or ``setup.py`` of
+wherever the user stands is ever read).  This file imports nothing from
+capsules, so a ``capsules/`` folder in the current directory cannot shadow it.
 """
 
 from __future__ import annotations
 
 import ctypes
 import json
-import logging
+import os
+import re
+import shlex
+import subprocess
 import sys
+import sysconfig
 import traceback
 from pathlib import Path
 from typing import Any
 
+# Python's own CFLAGS define NDEBUG (pythran's asserts off); the link makes an
+# extension module, which on Linux and macOS does not link libpython.
+BASE_COMPILE = ("-DNDEBUG", "-fPIC")
+SHARED = {"darwin": ("-bundle", "-undefined", "dynamic_lookup")}
+
 
 def main(argv: list[str]) -> int:
     request = json.loads(Path(argv[0]).read_text())
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    sys.path += request.get("path", [])  # where pythran lives, after the standard library
     try:
         result = _compile(request)
+    except KeyboardInterrupt:
+        result = {"ok": False, "stage": "interrupted", "message": "interrupted", "line": None}
     except BaseException as err:  # every failure must reach the parent as data
-        result = _failure(err, request)
+        result = _failure(err)
         traceback.print_exc()
     Path(request["result"]).write_text(json.dumps(result))
     return 0 if result["ok"] else 1
@@ -32,7 +50,6 @@ def main(argv: list[str]) -> int:
 
 def _compile(request: dict[str, Any]) -> dict[str, Any]:
     import pythran
-    from pythran.errors import PythranCompileError
     from pythran.spec import spec_parser
 
     source = Path(request["source"]).read_text(encoding="utf-8")
@@ -41,15 +58,63 @@ def _compile(request: dict[str, Any]) -> dict[str, Any]:
     module, error_checker = pythran.generate_cxx(name, source, specs, module_dir=request["module_dir"])
     cpp = outdir / f"{name}.cpp"
     cpp.write_text(str(module) + "\n" + request["entries"])
-    binary = outdir / (name + request["ext_suffix"])
+    binaries = []
+    for target in request["targets"]:
+        binary = outdir / target["binary"]
+        if not _run_compiler(_command(cpp, binary, target["flags"], request.get("cxx"))):
+            error_checker()  # raises a located PythranTypeError when it can tell why
+            raise CompilerFailed("the C++ compiler failed")
+        binaries.append(binary.name)
+    return {"ok": True, "binaries": binaries, "returns": _returns(outdir / binaries[0], request["exports_symbol"])}
+
+
+class CompilerFailed(Exception):
+    """The compiler exited with an error (its messages are in the log above)."""
+
+
+def _command(cpp: Path, binary: Path, flags: list[str], cxx: str | None) -> list[str]:
+    """One compile-and-link call, with the flags pythran's own build would use."""
+    from pythran import config
+
+    config_args = [] if _requires_blas(cpp.read_text()) else ["compiler.blas=none"]
+    ext = config.make_extension(python=True, config=config_args, extra_compile_args=list(flags))
+    compiler = shlex.split(cxx or ext.get("cxx") or sysconfig.get_config_var("CXX") or "c++")
+    includes = [*ext["include_dirs"], sysconfig.get_paths()["include"], sysconfig.get_paths()["platinclude"]]
+    defines = [f"-D{n}" if v is None else f"-D{n}={v}" for n, v in ext["define_macros"]]
+    return [
+        *compiler,
+        *SHARED.get(sys.platform, ("-shared",)),
+        *BASE_COMPILE,
+        *defines,
+        *(f"-U{n}" for n in ext["undef_macros"]),
+        *(f"-I{d}" for d in dict.fromkeys(includes)),
+        *shlex.split(os.environ.get("CPPFLAGS", "")),
+        *ext["extra_compile_args"],
+        str(cpp),
+        "-o",
+        str(binary),
+        *ext["extra_objects"],
+        *ext["extra_link_args"],
+        *(f"-L{d}" for d in ext["library_dirs"]),
+        *(f"-l{lib}" for lib in ext["libraries"]),
+    ]
+
+
+def _run_compiler(command: list[str]) -> bool:
+    print(shlex.join(command), flush=True)
     try:
-        pythran.compile_cxxfile(
-            name, str(cpp), output_binary=str(binary), extra_compile_args=request["flags"]
-        )
-    except PythranCompileError:
-        error_checker()  # raises a located PythranTypeError when it can tell why
-        raise
-    return {"ok": True, "binary": binary.name, "returns": _returns(binary, request["exports_symbol"])}
+        return subprocess.run(command, check=False).returncode == 0
+    except OSError as err:
+        raise CompilerFailed(f"cannot run the C++ compiler '{command[0]}': {err.strerror}") from None
+
+
+def _requires_blas(cxx_source: str) -> bool:
+    # the test pythran.dist applies before linking a BLAS (that module imports setuptools)
+    from pythran.tables import blas_requires
+    from pythran.utils import cxxid
+
+    needs = {"/".join(map(cxxid, elem)) for elem in blas_requires}
+    return not needs.isdisjoint(re.findall(r"^#include <pythonic/include/(.*)\.hpp>$", cxx_source, re.MULTILINE))
 
 
 def _returns(binary: Path, symbol: str) -> dict[str, str]:
@@ -59,16 +124,17 @@ def _returns(binary: Path, symbol: str) -> dict[str, str]:
     return {name: kind for name, _capsule, kind in fn()}
 
 
-def _failure(err: BaseException, request: dict[str, Any]) -> dict[str, Any]:
-    from pythran.syntax import PythranSyntaxError
-
-    if isinstance(err, PythranSyntaxError):
+def _failure(err: BaseException) -> dict[str, Any]:
+    syntax = sys.modules.get("pythran.syntax")
+    if syntax is not None and isinstance(err, syntax.PythranSyntaxError):
         return {
             "ok": False,
             "stage": "pythran",
             "message": str(err.args[0]) if err.args else type(err).__name__,
             "line": err.lineno,
         }
+    if isinstance(err, CompilerFailed):
+        return {"ok": False, "stage": "compile", "message": str(err), "line": None}
     return {"ok": False, "stage": "compile", "message": f"{type(err).__name__}: {err}", "line": None}
 
 

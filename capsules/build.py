@@ -228,7 +228,7 @@ def _compile(plan: Plan, cache: Cache) -> Entry:
             check_return(spec, sig, result["returns"][spec.name])
         data = {
             "module_name": plan.module_name,
-            "binary": result["binary"],
+            "binary": result["binaries"][0],
             "source": str(plan.path.resolve()),
             "exports": [s.to_json() for s in exports],
             "returns": result["returns"],
@@ -247,19 +247,23 @@ def _run_child(
         "module_name": plan.module_name,
         "outdir": str(staged),
         "entries": adapters.generate(capsules, plan.path.name),
-        "flags": list(plan.flags),
-        "ext_suffix": sysconfig.get_config_var("EXT_SUFFIX"),
+        "targets": [{"flags": list(plan.flags), "binary": plan.module_name + sysconfig.get_config_var("EXT_SUFFIX")}],
         "exports_symbol": adapters.EXPORTS_SYMBOL,
         "result": str(staged / "result.json"),
+        "path": _pythran_path(),
     }
     (staged / "request.json").write_text(json.dumps(request))
     log = staged / "build.log"
     with open(log, "wb") as out:
+        # isolated (-I) and in the staging directory: nothing of where the
+        # user stands (a math.py, a pyproject.toml, a capsules/ folder) and no
+        # PYTHON* variable reaches the build
         subprocess.run(
-            [sys.executable, "-m", "capsules._compile", str(staged / "request.json")],
+            [sys.executable, "-I", str(Path(__file__).with_name("_compile.py")), str(staged / "request.json")],
+            cwd=staged,
+            stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=_child_env(),
             check=False,
         )
     try:
@@ -271,12 +275,14 @@ def _run_child(
     return result
 
 
-def _child_env() -> dict[str, str]:
-    # the child must import this very capsules package, installed or not
-    env = dict(os.environ)
-    here = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (here, env.get("PYTHONPATH", "")) if p)
-    return env
+def _pythran_path() -> list[str]:
+    """The folder pythran is imported from here, for the isolated child (after its own sys.path)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pythran")
+    if spec is None or spec.origin is None:
+        raise BuildError("pythran is not installed in this environment; pip install pythran")
+    return [str(Path(spec.origin).resolve().parent.parent)]
 
 
 def _failure(plan: Plan, result: dict, log: Path, cache: Cache) -> BuildError:

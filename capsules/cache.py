@@ -220,8 +220,8 @@ def cpu_id() -> str:
     return platform.machine() + ":" + hashlib.sha256(json.dumps(summary, sort_keys=True).encode()).hexdigest()[:16]
 
 
-# Environment variables pythran's build reads: they reach the compile line.
-TOOLCHAIN_ENV = ("CC", "CXX", "CFLAGS", "CXXFLAGS", "CPPFLAGS", "LDFLAGS", "LDSHARED")
+# Environment variables that reach the compile line (capsules/_compile.py).
+TOOLCHAIN_ENV = ("CXX", "CPPFLAGS", "CXXFLAGS", "LDFLAGS")
 
 
 def toolchain() -> dict[str, Any]:
@@ -249,8 +249,10 @@ def _numpy_version() -> str:
 
 
 def _pythranrc_digest() -> str | None:
-    # a user's ~/.pythranrc can change compiler flags, and so the binary
-    rc = Path(os.environ.get("PYTHRANRC") or Path.home() / ".pythranrc")
+    # a user's .pythranrc can change compiler flags, and so the binary; found
+    # where pythran looks: $PYTHRANRC, else $XDG_CONFIG_HOME or $HOME
+    home = os.environ.get("XDG_CONFIG_HOME") or os.environ.get("HOME") or "~"
+    rc = Path(os.environ.get("PYTHRANRC") or Path(home).expanduser() / ".pythranrc")
     try:
         return hashlib.sha256(rc.read_bytes()).hexdigest()
     except OSError:

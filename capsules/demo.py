@@ -76,21 +76,22 @@ class Row:
 
 
 def kernels_dir() -> Path:
-    """The bundled kernels/ folder: beside the capsules package in a clone, else in the current directory.
+    """The bundled kernels: inside the installed package, else beside it in a clone, else in the current directory.
 
     Raises
     ------
     CapsulesError
-        Neither place has the kernel files the demo runs.
+        No place has the kernel files the demo runs.
     """
-    places = (Path(__file__).resolve().parent.parent / "kernels", Path.cwd() / "kernels")
+    here = Path(__file__).resolve().parent
+    places = (here / "kernels", here.parent / "kernels", Path.cwd() / "kernels")
     for place in places:
         if all((place / name).is_file() for name in KERNEL_FILES):
             return place
     raise CapsulesError(
-        f"the demo needs the bundled kernels/ folder ({', '.join(KERNEL_FILES)}), found neither beside the "
-        f"capsules package nor in the current directory (looked in {places[0]} and {places[1]}); "
-        "run it from a clone of the capsules repository"
+        f"the demo needs the bundled kernels/ folder ({', '.join(KERNEL_FILES)}), found it nowhere "
+        f"(looked in {', '.join(map(str, places))}); "
+        "reinstall capsules or run it from a clone of the capsules repository"
     )
 
 

@@ -213,7 +213,7 @@ def test_generator_code_is_part_of_the_key():
 
 def test_compiler_environment_is_part_of_the_key(monkeypatch):
     base, _ = cache_key(b"x", ("-O3",), native=False)
-    for name, value in [("CXXFLAGS", "-O0"), ("LDFLAGS", "-s"), ("CXX", "clang++"), ("CC", "clang")]:
+    for name, value in [("CXXFLAGS", "-O0"), ("LDFLAGS", "-s"), ("CXX", "clang++"), ("CPPFLAGS", "-DX")]:
         monkeypatch.setenv(name, value)
         changed, inputs = cache_key(b"x", ("-O3",), native=False)
         assert changed != base and inputs["toolchain"]["env"][name] == value
