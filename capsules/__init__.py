@@ -18,11 +18,13 @@ from .errors import (
     CacheError,
     CapsulesError,
     KernelError,
+    PrebuiltError,
     SignatureError,
     SpecError,
     UserDataError,
 )
 from .load import Kernel, KernelModule, load
+from . import ship  # noqa: E402,F401  (registers how kernels pickle)
 
 __all__ = [
     "BuildError",
@@ -33,6 +35,7 @@ __all__ = [
     "Kernel",
     "KernelError",
     "KernelModule",
+    "PrebuiltError",
     "SignatureError",
     "SpecError",
     "UserDataError",

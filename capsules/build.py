@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import adapters, natural
+from . import adapters, levels, natural
 from .cache import Cache, Entry, cache_key
 from .errors import BuildError, CapsulesError, SpecError
 from .signatures import Signature, check_return, match
@@ -33,7 +33,8 @@ from .spec import ExportSpec, Scan, is_kernel_file, read_scan
 # asks for it, so a compiled kernel gives bit for bit what the same function
 # gives as plain Python.  -g0: debug info would be stripped at link time.
 NATIVE_FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-g0")
-PORTABLE_FLAGS = ("-O3", "-mtune=generic", "-ffp-contract=off", "-g0")
+# A portable build compiles once per CPU level (capsules.levels), each adding its -march.
+PORTABLE_FLAGS = ("-O3", "-ffp-contract=off", "-g0")
 # A checked build turns pythran's asserts on (Python's CFLAGS define NDEBUG).
 CHECKED_FLAGS = ("-UNDEBUG",)
 SUMMARY_LINES = 20
@@ -50,6 +51,11 @@ class Plan:
     inputs: dict
     checked: bool = False
     constants: dict[str, dict[str, float]] = field(default_factory=dict)
+    variants: tuple[levels.Level, ...] = (levels.Level(levels.NATIVE, ()),)
+
+    @property
+    def portable(self) -> bool:
+        return "-march=native" not in self.flags
 
     @property
     def module_name(self) -> str:
@@ -124,8 +130,12 @@ def plan(
         raise SpecError(f"cannot read kernel file: {err.strerror}", path=path) from None
     fixed = normalize_constants(path, constants or {})
     flags = build_flags(portable, checked)
-    key, inputs = cache_key(source, flags, native="-march=native" in flags, checked=checked, constants=fixed)
-    return Plan(path, source, flags, key, inputs, checked, fixed)
+    variants = levels.portable_levels() if portable else (levels.Level(levels.NATIVE, ()),)
+    key, inputs = cache_key(
+        source, flags, native=not portable, checked=checked, constants=fixed,
+        variants={v.name: list(v.flags) for v in variants},
+    )
+    return Plan(path, source, flags, key, inputs, checked, fixed, variants)
 
 
 def normalize_constants(path: Path, constants: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float]]:
@@ -228,7 +238,7 @@ def _compile(plan: Plan, cache: Cache) -> Entry:
             check_return(spec, sig, result["returns"][spec.name])
         data = {
             "module_name": plan.module_name,
-            "binary": result["binaries"][0],
+            "variants": {v.name: {"binary": b} for v, b in zip(plan.variants, result["binaries"])},
             "source": str(plan.path.resolve()),
             "exports": [s.to_json() for s in exports],
             "returns": result["returns"],
@@ -247,7 +257,10 @@ def _run_child(
         "module_name": plan.module_name,
         "outdir": str(staged),
         "entries": adapters.generate(capsules, plan.path.name),
-        "targets": [{"flags": list(plan.flags), "binary": plan.module_name + sysconfig.get_config_var("EXT_SUFFIX")}],
+        "targets": [
+            {"flags": [*plan.flags[:1], *v.flags, *plan.flags[1:]], "binary": _binary_name(plan, v)}
+            for v in plan.variants
+        ],
         "exports_symbol": adapters.EXPORTS_SYMBOL,
         "result": str(staged / "result.json"),
         "path": _pythran_path(),
@@ -273,6 +286,11 @@ def _run_child(
     if not result["ok"]:
         raise _failure(plan, result, log, cache)
     return result
+
+
+def _binary_name(plan: Plan, variant: levels.Level) -> str:
+    level = "" if variant.name == levels.NATIVE else f".{variant.name}"
+    return f"{plan.module_name}{level}{sysconfig.get_config_var('EXT_SUFFIX')}"
 
 
 def _pythran_path() -> list[str]:

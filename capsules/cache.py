@@ -35,6 +35,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from . import levels
 from ._version import __version__
 from .errors import CacheError
 
@@ -44,16 +45,42 @@ ENTRY_FILE = "entry.json"
 
 @dataclass(frozen=True)
 class Entry:
-    """A published, verified build."""
+    """A published, verified build; ``binary`` is the variant this CPU runs best (``level``)."""
 
     key: str
     directory: Path
-    binary: Path
+    level: str
     data: dict[str, Any]
 
     @property
     def module_name(self) -> str:
         return self.data["module_name"]
+
+    @property
+    def binary(self) -> Path:
+        return self.directory / self.data["variants"][self.level]["binary"]
+
+    @property
+    def binaries(self) -> dict[str, Path]:
+        """Every variant's binary, by level."""
+        return {name: self.directory / v["binary"] for name, v in self.data["variants"].items()}
+
+
+def verified(directory: Path, data: dict[str, Any]) -> Entry:
+    """The entry ``data`` describes in ``directory``, its chosen variant checked against its sha256.
+
+    Raises
+    ------
+    KeyError, TypeError, OSError, ValueError
+        The entry is damaged (the caller treats it as missing).
+    CapsulesError
+        No variant runs on this CPU.
+    """
+    level = levels.pick(list(data["variants"]))
+    entry = Entry(data["key"], directory, level, data)
+    if _sha256_file(entry.binary) != data["variants"][level]["sha256"]:
+        raise ValueError(f"{entry.binary}: sha256 mismatch")
+    return entry
 
 
 def default_root() -> Path:
@@ -83,12 +110,11 @@ class Cache:
         directory = self.base / key
         try:
             data = json.loads((directory / ENTRY_FILE).read_text())
-            binary = directory / data["binary"]
-            if data.get("key") != key or _sha256_file(binary) != data["sha256"]:
+            if data.get("key") != key:
                 return None
-        except (OSError, ValueError, KeyError, TypeError):
+            return verified(directory, data)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
-        return Entry(key, directory, binary, data)
 
     @contextmanager
     def lock(self, key: str) -> Iterator[None]:
@@ -113,7 +139,8 @@ class Cache:
         If a valid entry appeared meanwhile, ours is dropped and that one kept;
         a damaged one is replaced.
         """
-        data = {**data, "key": key, "sha256": _sha256_file(staged / data["binary"])}
+        variants = {n: {**v, "sha256": _sha256_file(staged / v["binary"])} for n, v in data["variants"].items()}
+        data = {**data, "key": key, "variants": variants}
         (staged / ENTRY_FILE).write_text(json.dumps(data, indent=1, sort_keys=True))
         target = self.base / key
         existing = self.lookup(key)
@@ -157,6 +184,7 @@ def cache_key(
     native: bool,
     checked: bool = False,
     constants: dict[str, dict[str, float]] | None = None,
+    variants: dict[str, list[str]] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The cache key of a kernel source built with ``flags``, and what went into it."""
     inputs = {
@@ -174,6 +202,7 @@ def cache_key(
         "cpu": cpu_id() if native else None,
         "checked": checked,
         "constants": constants or {},
+        "variants": variants or {levels.NATIVE: []},
     }
     blob = json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest(), inputs

@@ -14,6 +14,7 @@ from ._version import __version__
 from .build import BuildResult, build, kernel_files
 from .cache import Cache
 from .errors import CapsulesError
+from .prebuilt import build_into
 from .signatures import match
 from .spec import ExportSpec, scan
 
@@ -52,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="bounds-checked views, division by zero and asserts raised, non-finite results reported")
     p.add_argument("--const", action="append", default=[], metavar="KERNEL.PARAM=VALUE",
                    help="fix a natural kernel's parameter at build time (repeatable)")
+    p.add_argument("--into", metavar="DIR",
+                   help="build for every CPU level and write DIR/<stem>/ for shipping (e.g. PKG/__capsules__)")
     p.set_defaults(run=_build)
 
     p = sub.add_parser("list", help="show each capsule's C signature and the SciPy functions that accept it")
@@ -80,11 +83,16 @@ def _build(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     outcomes: list[BuildResult | CapsulesError] = []
     report = _reporter(outcomes)
+    options = {"cache": args.cache, "jobs": args.jobs, "force": args.force, "checked": args.checked,
+               "constants": _constants(args.const), "on_result": report}
     try:
-        build(args.paths, cache=args.cache, jobs=args.jobs, force=args.force, portable=args.portable,
-              checked=args.checked, constants=_constants(args.const), on_result=report)
-    except CapsulesError:
-        if not outcomes:  # raised before any module ran: not reported yet
+        if args.into:
+            for _result, written in build_into(args.paths, args.into, **options):
+                print(f"wrote       {written}")
+        else:
+            build(args.paths, portable=args.portable, **options)
+    except CapsulesError as err:
+        if not any(o is err for o in outcomes):  # not a module's own failure: not reported yet
             raise
         print(f"{sum(isinstance(o, CapsulesError) for o in outcomes)} of {len(outcomes)} module(s) failed",
               file=sys.stderr)

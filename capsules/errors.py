@@ -114,5 +114,9 @@ class KernelError(CapsulesError):
     """
 
 
+class PrebuiltError(CapsulesError):
+    """A kernel's prebuilt binaries (from a wheel) do not suit this process; the message says what differs."""
+
+
 class UserDataError(CapsulesError):
     """``Kernel.lowlevel`` was given user_data the kernel cannot safely read."""

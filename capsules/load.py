@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 from scipy import LowLevelCallable
 
-from . import adapters, natural
+from . import adapters, natural, prebuilt
 from .build import Plan, build_plan, plan
 from .cache import Cache, Entry
-from .errors import CapsulesError, UserDataError
+from .errors import BuildError, CapsulesError, PrebuiltError, UserDataError
 from .signatures import Signature, match
 from .spec import ExportSpec
 
@@ -112,11 +112,6 @@ class _Callable(LowLevelCallable):
         self.user_data_array = data
         return self
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        from .ship import receive_callable
-
-        return receive_callable, (self.kernel, self.user_data_array)
-
 
 class KernelModule:
     """A loaded kernel file: its capsules as :class:`Kernel` objects.
@@ -170,11 +165,6 @@ class KernelModule:
     def __repr__(self) -> str:
         return f"<KernelModule {self.path} [{', '.join(self._kernels)}] key={self.key[:12]}>"
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        from .ship import pack, receive
-
-        return receive, (pack(self),)
-
     def python_module(self) -> ModuleType:
         """The kernel source imported as plain Python (once, under a name of its own)."""
         if self._python is None:
@@ -193,6 +183,11 @@ def load(
 ) -> KernelModule:
     """Load a kernel file's build, building it first if needed.
 
+    Prebuilt binaries beside the file (``__capsules__/<stem>/``, as a
+    package's wheel installs them) come first when they were built from
+    these exact bytes and suit this interpreter and CPU: then nothing is
+    compiled and pythran is not imported.  Otherwise the cache is used.
+
     Parameters
     ----------
     path
@@ -201,7 +196,9 @@ def load(
         Cache directory; default ``$CAPSULES_CACHE`` or the per-user cache.
     build
         If False, never compile: raise :class:`CapsulesError` when the cache
-        has no build of this exact source and configuration.
+        has no build of this exact source and configuration
+        (:class:`PrebuiltError`, naming each difference, when prebuilt
+        binaries exist but do not suit).
     portable
         Load (or build) the portable variant instead of the native one.
     checked
@@ -214,8 +211,11 @@ def load(
         constants is a build of its own.
     """
     path = Path(path)
-    cache = cache if isinstance(cache, Cache) else Cache(cache)
-    entry = _find_entry(plan(path, portable=portable, checked=checked, constants=constants), cache, build)
+    planned = plan(path, portable=portable, checked=checked, constants=constants)
+    # a package's prebuilt binaries first: no cache, no pythran, no compiler
+    entry, unsuitable = prebuilt.find(path, planned.source, checked=checked, constants=planned.constants)
+    if entry is None:
+        entry = _find_entry(planned, cache, build, unsuitable)
     return from_entry(path, entry)
 
 
@@ -229,12 +229,24 @@ def from_entry(path: Path, entry: Entry) -> KernelModule:
     return loaded
 
 
-def _find_entry(planned: Plan, cache: Cache, build: bool) -> Entry:
+def _find_entry(planned: Plan, cache: Cache | str | Path | None, build: bool, unsuitable: str | None) -> Entry:
     path = planned.path
     if build:
-        return build_plan(planned, cache).entry
+        try:
+            return build_plan(planned, cache if isinstance(cache, Cache) else Cache(cache)).entry
+        except BuildError as err:
+            if unsuitable is None:
+                raise
+            raise PrebuiltError(f"{unsuitable}; building it here failed too: {err}", path=path) from err
+    cache = cache if isinstance(cache, Cache) else Cache(cache)
     entry = cache.lookup(planned.key)
     if entry is None:
+        if unsuitable is not None:
+            raise PrebuiltError(
+                f"{unsuitable}. Install the package's wheel built for this Python and platform, or allow "
+                f"building from source (load(..., build=True), needs pythran and a C++ compiler)",
+                path=path,
+            )
         raise CapsulesError(
             f"no build of this source in {cache.root} (key {planned.key[:12]}); run 'capsules build {path}' "
             "or call load(..., build=True)",

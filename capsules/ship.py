@@ -4,8 +4,9 @@ SciPy holds the GIL while it calls a LowLevelCallable, so sweeps and big
 images scale out with processes (a ``ProcessPoolExecutor``, Dask workers),
 and a PyCapsule does not pickle.  A :class:`KernelModule` therefore pickles
 as a :class:`Shipment`: the source bytes it was built from, the sender's
-cache key and entry (key inputs, exports), and the binary with its sha256
-(20-40 kB for the bundled kernels).  A :class:`Kernel` pickles as (module,
+cache key and entry (key inputs, exports), and the binaries with their sha256
+(20-40 kB each for the bundled kernels; a portable build carries one per CPU
+level, so a mixed cluster needs no compiler).  A :class:`Kernel` pickles as (module,
 name), the object ``lowlevel()`` returns as (kernel, user_data values).
 
 The receiving process, with its default cache (``$CAPSULES_CACHE`` or the
@@ -24,6 +25,7 @@ Unpickling runs code, as with any pickle: only load pickles you trust.
 
 from __future__ import annotations
 
+import copyreg
 import ctypes
 import hashlib
 import os
@@ -31,18 +33,15 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+from scipy import LowLevelCallable
 
 from .build import build_plan, plan
 from .cache import Cache, Entry
 from .errors import CacheError, CapsulesError
-
-if TYPE_CHECKING:
-    from scipy import LowLevelCallable
-
-    from .load import Kernel, KernelModule
+from .load import _LOADED, Kernel, KernelModule, _Callable, from_entry
 
 # What a binary asks of the process that imports it.  The other key inputs
 # (compiler, pythran, pythranrc) say how it was made, not where it runs.
@@ -61,8 +60,8 @@ class Shipment:
     path: str  # the sender's source path: reused when it holds the same bytes
     source: bytes
     key: str
-    entry: dict[str, Any]  # the sender's entry.json: module name, exports, key inputs, sha256
-    binary: bytes | None
+    entry: dict[str, Any]  # the sender's entry.json: module name, exports, key inputs, variants
+    binaries: dict[str, bytes]  # variant (CPU level) -> binary; empty: build from the source
 
     def __post_init__(self) -> None:
         if hashlib.sha256(self.source).hexdigest() != self.inputs["source_sha256"]:
@@ -99,16 +98,14 @@ def pack(module: KernelModule) -> Shipment:
     with _LOCK:
         shipment = _PACKED.get((entry.key, str(module.path)))
         if shipment is None:
-            binary = entry.binary.read_bytes()
-            shipment = Shipment(str(module.path), _built_source(module), entry.key, entry.data, binary)
+            binaries = {level: path.read_bytes() for level, path in entry.binaries.items()}
+            shipment = Shipment(str(module.path), _built_source(module), entry.key, entry.data, binaries)
             _PACKED[(entry.key, str(module.path))] = shipment
     return shipment
 
 
 def receive(shipment: Shipment) -> KernelModule:
     """The module a shipment describes, in this process (the inverse of :func:`pack`)."""
-    from .load import _LOADED
-
     memo = (shipment.key, shipment.path)
     with _LOCK:
         module = _LOADED.get(shipment.key)
@@ -123,8 +120,6 @@ def receive(shipment: Shipment) -> KernelModule:
 
 def receive_callable(kernel: Kernel, user_data: np.ndarray | None) -> LowLevelCallable:
     """Unpickle the object ``Kernel.lowlevel`` returns (its user_data was checked when it was made)."""
-    from .load import _Callable
-
     if user_data is None:
         return _Callable(kernel, None, None)
     data = np.ascontiguousarray(user_data)
@@ -152,26 +147,27 @@ def _suits(sent: dict[str, Any], here: dict[str, Any]) -> bool:
 
 
 def _binary_ok(shipment: Shipment) -> bool:
-    return shipment.binary is not None and hashlib.sha256(shipment.binary).hexdigest() == shipment.entry["sha256"]
+    variants = shipment.entry["variants"]
+    return bool(shipment.binaries) and set(shipment.binaries) == set(variants) and all(
+        hashlib.sha256(binary).hexdigest() == variants[level]["sha256"] for level, binary in shipment.binaries.items()
+    )
 
 
 def _publish(shipment: Shipment, cache: Cache) -> Entry:
-    data = {k: v for k, v in shipment.entry.items() if k not in ("key", "sha256")}
+    data = {k: v for k, v in shipment.entry.items() if k != "key"}
     with cache.lock(shipment.key):
         entry = cache.lookup(shipment.key)
         if entry is not None:
             return entry
         cache.discard(shipment.key)
         with cache.staging() as staged:
-            assert shipment.binary is not None
-            (staged / data["binary"]).write_bytes(shipment.binary)
+            for level, binary in shipment.binaries.items():
+                (staged / data["variants"][level]["binary"]).write_bytes(binary)
             (staged / shipment.name).write_bytes(shipment.source)
             return cache.publish(staged, shipment.key, data)
 
 
 def _module(shipment: Shipment, copy: Path, entry: Entry) -> KernelModule:
-    from .load import from_entry
-
     # Kernel.py imports the source: the sender's path if it holds the same bytes, else our copy
     original = Path(shipment.path)
     return from_entry(original if _holds(original, shipment.source) else copy, entry)
@@ -215,5 +211,18 @@ def _holds(path: Path, source: bytes) -> bool:
     except OSError:
         return False
 
+
+def _reduce_module(module: KernelModule) -> tuple[Any, ...]:
+    return receive, (pack(module),)
+
+
+def _reduce_callable(callable_: _Callable) -> tuple[Any, ...]:
+    return receive_callable, (callable_.kernel, callable_.user_data_array)
+
+
+# Registered here rather than as __reduce__ methods in capsules.load, so that
+# load never imports ship: pickling is this stage's business.
+copyreg.pickle(KernelModule, _reduce_module)
+copyreg.pickle(_Callable, _reduce_callable)
 
 __all__ = ["RUNTIME_INPUTS", "Shipment", "pack", "receive", "receive_callable"]

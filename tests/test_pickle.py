@@ -83,19 +83,20 @@ def test_callable_without_user_data_round_trips(load_kernel: Callable[[str], cap
 def test_pickle_carries_source_binary_and_key(genz: capsules.KernelModule) -> None:
     shipment = ship.pack(genz)
     assert shipment.key == genz.key
-    assert shipment.binary == genz.entry.binary.read_bytes()
+    assert shipment.binaries == {"native": genz.entry.binary.read_bytes()}
     assert shipment.source == (ROOT / "kernels" / "genz.py").read_bytes()
     assert not shipment.portable
     assert ship.pack(genz) is shipment  # read once per process
-    assert len(pickle.dumps(genz.gaussian.lowlevel(USER_DATA))) < len(shipment.binary) + 32_000
+    assert len(pickle.dumps(genz.gaussian.lowlevel(USER_DATA))) < len(shipment.binaries["native"]) + 32_000
 
 
 def test_a_damaged_binary_or_foreign_source_is_refused(genz: capsules.KernelModule) -> None:
     shipment = ship.pack(genz)
     assert ship._binary_ok(shipment)
-    damaged = shipment.binary[:-1] + bytes([shipment.binary[-1] ^ 1])
-    assert not ship._binary_ok(dataclasses.replace(shipment, binary=damaged))
-    assert not ship._binary_ok(dataclasses.replace(shipment, binary=None))
+    binary = shipment.binaries["native"]
+    damaged = binary[:-1] + bytes([binary[-1] ^ 1])
+    assert not ship._binary_ok(dataclasses.replace(shipment, binaries={"native": damaged}))
+    assert not ship._binary_ok(dataclasses.replace(shipment, binaries={}))
     with pytest.raises(capsules.CacheError, match="does not match"):
         dataclasses.replace(shipment, source=shipment.source + b"\n")
 
@@ -128,7 +129,7 @@ def test_fresh_process_with_empty_cache_loads_the_carried_binary(
 @pytest.mark.parametrize(
     "forge",
     [
-        pytest.param(lambda s: dataclasses.replace(s, binary=None), id="binary-stripped"),
+        pytest.param(lambda s: dataclasses.replace(s, binaries={}), id="binary-stripped"),
         pytest.param(
             lambda s: dataclasses.replace(s, entry={**s.entry, "inputs": {**s.inputs, "numpy": "0.0"}}),
             id="other-numpy",

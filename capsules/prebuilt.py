@@ -1,0 +1,151 @@
+"""Stage 6a: prebuilt binaries shipped beside kernel files, as in a package's wheel.
+
+``capsules build KERNEL --into DIR`` (and the hatch build hook,
+``capsules.hatch``) builds a kernel file for every CPU level
+(``capsules.levels``) and writes ``DIR/<stem>/``: ``entry.json`` and one
+binary per level.  Inside a package, DIR is ``__capsules__`` beside the
+kernel file (like ``__pycache__``), which is where :func:`capsules.load`
+looks first.  A prebuilt entry is used only when it was built from exactly
+the kernel file's bytes and suits this interpreter (Python ABI, platform,
+NumPy's ABI); the variant for this CPU is checked against its sha256 before
+it is imported.  Nothing here imports pythran or calls a compiler.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import sysconfig
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from collections.abc import Iterable
+
+from .adapters import EXPORTS_SYMBOL
+from .build import BuildResult, build
+from .cache import ENTRY_FILE, Cache, Entry, verified
+from .errors import CapsulesError, PrebuiltError  # noqa: F401  (PrebuiltError: raised by load for this stage)
+
+PREBUILT_DIR = "__capsules__"
+MARK = "capsules-prebuilt"
+
+
+def directory_for(path: Path) -> Path:
+    """Where the prebuilt binaries of kernel file ``path`` live: ``__capsules__/<stem>/`` beside it."""
+    return path.parent / PREBUILT_DIR / path.stem
+
+
+def build_into(
+    paths: Iterable[str | Path],
+    into: str | Path,
+    *,
+    cache: Cache | str | Path | None = None,
+    jobs: int = 1,
+    **options: Any,
+) -> list[tuple[BuildResult, Path]]:
+    """Build kernel files for every CPU level and write each to ``into/<stem>/``.
+
+    ``options`` are :func:`capsules.build`'s (``checked``, ``constants``,
+    ``force``, ``on_result``); the build is always portable.
+    """
+    results = build(paths, cache=cache, jobs=jobs, portable=True, **options)
+    return [(r, export(r.entry, r.path, Path(into))) for r in results]
+
+
+def export(entry: Entry, path: Path, into: Path) -> Path:
+    """Write a cache entry's binaries and description to ``into/<stem>/``; return that directory.
+
+    Replaces an earlier prebuilt directory of the same kernel, never
+    anything else.
+
+    Raises
+    ------
+    CapsulesError
+        The target exists and is not a capsules prebuilt directory.
+    """
+    target = into / path.stem
+    if target.exists() and not _is_prebuilt(target):
+        raise CapsulesError(f"{target} exists and is not a capsules prebuilt directory; not replacing it", path=path)
+    into.mkdir(parents=True, exist_ok=True)
+    staged = Path(tempfile.mkdtemp(prefix=f".{path.stem}-", dir=into))
+    try:
+        for binary in entry.binaries.values():
+            shutil.copyfile(binary, staged / binary.name)
+        data = {**entry.data, "format": MARK, "exports_symbol": EXPORTS_SYMBOL, "numpy_abi": _numpy_major()}
+        data.pop("source", None)  # the builder's path means nothing where the wheel is installed
+        (staged / ENTRY_FILE).write_text(json.dumps(data, indent=1, sort_keys=True))
+        staged.chmod(0o755)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staged, target)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+    return target
+
+
+def find(path: Path, source: bytes, *, checked: bool, constants: dict[str, Any]) -> tuple[Entry | None, str | None]:
+    """The prebuilt entry of kernel file ``path`` for this process, or why there is none.
+
+    Returns ``(entry, None)`` when one suits, ``(None, None)`` when the
+    kernel has no prebuilt directory, and ``(None, reason)`` when it has one
+    that does not suit (the reason names each difference).
+    """
+    directory = directory_for(path)
+    try:
+        data = json.loads((directory / ENTRY_FILE).read_text())
+    except FileNotFoundError:
+        return None, None
+    except (OSError, ValueError) as err:
+        return None, f"its prebuilt entry {directory / ENTRY_FILE} is unreadable ({err})"
+    problems = mismatches(data, source, checked=checked, constants=constants)
+    if problems:
+        return None, f"its prebuilt binaries in {directory} do not suit this process: {'; '.join(problems)}"
+    try:
+        return verified(directory, data), None
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        return None, f"its prebuilt binaries in {directory} are damaged ({err})"
+
+
+def mismatches(data: dict[str, Any], source: bytes, *, checked: bool, constants: dict[str, Any]) -> list[str]:
+    """Every way a prebuilt entry differs from what this process needs, in words."""
+    if not isinstance(data, dict) or data.get("format") != MARK or not isinstance(data.get("inputs"), dict):
+        return ["it is not a capsules prebuilt entry"]
+    inputs = data["inputs"]
+    here = {
+        "python": sys.implementation.cache_tag,
+        "ext_suffix": sysconfig.get_config_var("EXT_SUFFIX"),
+        "platform": sysconfig.get_platform(),
+    }
+    problems = [f"built for {inputs.get(k)}, this is {v}" for k, v in here.items() if inputs.get(k) != v]
+    if inputs.get("source_sha256") != hashlib.sha256(source).hexdigest():
+        problems.append("the kernel file changed since its binaries were built")
+    if data.get("exports_symbol") != EXPORTS_SYMBOL:
+        problems.append(f"built with entry points {data.get('exports_symbol')}, this capsules reads {EXPORTS_SYMBOL}")
+    if data.get("numpy_abi") == 1 and _numpy_major() >= 2:
+        problems.append(f"built against NumPy 1.x, this is NumPy {_numpy_version()} (NumPy 2 builds run on both)")
+    if bool(inputs.get("checked")) != checked:
+        problems.append(f"built {'with' if inputs.get('checked') else 'without'} checks, asked for checked={checked}")
+    if (inputs.get("constants") or {}) != constants:
+        problems.append(f"built with constants {inputs.get('constants') or {}}, asked for {constants}")
+    return problems
+
+
+def _is_prebuilt(directory: Path) -> bool:
+    try:
+        return json.loads((directory / ENTRY_FILE).read_text()).get("format") == MARK
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _numpy_version() -> str:
+    import numpy
+
+    return numpy.__version__
+
+
+def _numpy_major() -> int:
+    return int(_numpy_version().split(".")[0])

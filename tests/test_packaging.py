@@ -1,0 +1,231 @@
+"""Prebuilt kernels in wheels: the build hook, loading with no compiler, mismatches, CPU levels.
+
+The example package (examples/package) is built once per session with the
+standard front end (``python -m build``) and the hatch hook, then installed
+with this checkout's own wheel into a new virtual environment in which every
+compiler call fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import integrate
+
+import capsules
+from capsules import levels, prebuilt, ship
+from capsules.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "package"
+X86_64 = platform.machine().lower() in ("x86_64", "amd64")
+LEVELS = [level.name for level in levels.portable_levels()]
+
+pytestmark = pytest.mark.compile
+
+
+def _run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
+    done = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False, **kwargs)
+    assert done.returncode == 0, f"{' '.join(map(str, command))}\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+@pytest.fixture(scope="session")
+def example_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """examples/package built into a wheel by `python -m build`, in a copy of its folder."""
+    source = tmp_path_factory.mktemp("example") / "package"
+    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("dist", "build", "__capsules__", "__pycache__"))
+    out = tmp_path_factory.mktemp("example-dist")
+    # no isolation: the build requirement "capsules" is this checkout, installed here,
+    # never the unrelated project of that name on the package index
+    _run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(source)])
+    (wheel,) = out.glob("*.whl")
+    return wheel
+
+
+@pytest.fixture(scope="session")
+def no_compiler(tmp_path_factory: pytest.TempPathFactory, example_wheel: Path) -> dict:
+    """A new venv with this checkout's wheel and the example's; CC and CXX exit 1, the cache is unusable."""
+    base = tmp_path_factory.mktemp("nocompiler")
+    ours = base / "ours"
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(ours), str(ROOT)])
+    venv = base / "venv"
+    _run([sys.executable, "-m", "venv", str(venv)])
+    python = venv / "bin" / "python"
+    _run([str(python), "-m", "pip", "install", "-q", *map(str, ours.glob("*.whl")), str(example_wheel)])
+    failing = base / "failing-compiler"
+    failing.write_text("#!/bin/sh\necho 'no compiler here' >&2\nexit 1\n")
+    failing.chmod(0o755)
+    blocker = base / "not-a-directory"
+    blocker.write_text("")
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "CAPSULES_CPU")}
+    env.update(CC=str(failing), CXX=str(failing), CAPSULES_CACHE=str(blocker / "cache"))
+    return {"python": str(python), "env": env, "cwd": str(base)}  # cwd: no capsules/ source tree on sys.path
+
+
+def test_wheel_has_a_platform_tag_and_every_level(example_wheel):
+    tag = example_wheel.name.removesuffix(".whl").split("-", 2)[2]
+    assert not tag.endswith("none-any")
+    assert tag.split("-")[2] == sysconfig.get_platform().replace("-", "_").replace(".", "_")
+    names = zipfile.ZipFile(example_wheel).namelist()
+    assert "quadfilt/__capsules__/kernels/entry.json" in names
+    binaries = [n for n in names if n.startswith("quadfilt/__capsules__/kernels/") and n.endswith(".so")]
+    assert sorted(b.split(".")[1] for b in binaries) == sorted(LEVELS)
+
+
+CHECK = """
+import math, sys
+import numpy as np
+from scipy import integrate
+import quadfilt
+errors = quadfilt.selfcheck()
+k = quadfilt.KERNELS
+# the compiled kernels against the same functions run as plain Python
+plain = integrate.quad(lambda x: k.damped.py(x, 0.5, 3.0), 0, 5, epsabs=1e-13, epsrel=1e-13, limit=200)[0]
+assert abs(quadfilt.damped_integral(0.5, 3.0, upper=5) - plain) < 1e-12
+assert "pythran" not in sys.modules, "pythran was imported"
+print(k.entry.level, repr(quadfilt.bump_integral(3.0)), repr(quadfilt.smooth_edges(np.eye(16)).sum()))
+"""
+
+
+def _in_venv(no_compiler: dict, *args: str, **env: str) -> str:
+    return _run([no_compiler["python"], *args], env={**no_compiler["env"], **env}, cwd=no_compiler["cwd"]).stdout
+
+
+def test_installed_wheel_runs_with_no_compiler_and_no_pythran(no_compiler):
+    level = _in_venv(no_compiler, "-c", CHECK).split()[0]
+    assert level == levels.pick(LEVELS)
+    assert f"ok: prebuilt {level} variant" in _in_venv(no_compiler, "-m", "quadfilt")
+
+
+@pytest.mark.skipif(not X86_64, reason="one baseline variant on this architecture")
+def test_forced_baseline_cpu_loads_the_baseline_variant_with_the_same_results(no_compiler):
+    best = _in_venv(no_compiler, "-c", CHECK).split()
+    baseline = _in_venv(no_compiler, "-c", CHECK, CAPSULES_CPU="x86_64").split()
+    assert baseline[0] == "x86_64"
+    assert baseline[1:] == best[1:]  # bit for bit: no FMA contraction, no reordering
+
+
+@pytest.fixture
+def unpacked(example_wheel, tmp_path) -> Path:
+    """The example's kernel file and prebuilt directory, unpacked from the wheel."""
+    with zipfile.ZipFile(example_wheel) as wheel:
+        wheel.extractall(tmp_path, [n for n in wheel.namelist() if n.startswith("quadfilt/")])
+    return tmp_path / "quadfilt" / "kernels.py"
+
+
+def _edit_entry(kernel: Path, change) -> None:
+    path = prebuilt.directory_for(kernel) / "entry.json"
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["inputs"].update(python="cpython-399", ext_suffix=".cpython-399-x.so"),
+         f"built for cpython-399, this is {sys.implementation.cache_tag}"),
+        (lambda d: d["inputs"].update(platform="win-amd64"), f"built for win-amd64, this is {sysconfig.get_platform()}"),
+        (lambda d: d.update(exports_symbol="capsules_exports_v0"), "built with entry points capsules_exports_v0"),
+        (lambda d: d["inputs"].update(checked=True), "built with checks, asked for checked=False"),
+        (lambda d: d.update(format="something else"), "not a capsules prebuilt entry"),
+    ],
+)
+def test_unsuitable_prebuilt_binaries_are_refused_saying_what_differs(unpacked, tmp_path, change, message):
+    _edit_entry(unpacked, change)
+    with pytest.raises(capsules.PrebuiltError, match="do not suit") as info:
+        capsules.load(unpacked, build=False, cache=tmp_path / "cache")
+    assert message in str(info.value) and str(info.value).startswith(str(unpacked))
+    assert "Install the package's wheel built for this Python" in str(info.value)
+
+
+@pytest.mark.skipif(np.__version__.startswith("1."), reason="needs NumPy 2 to meet a NumPy 1 build")
+def test_a_numpy_1_build_is_refused_under_numpy_2(unpacked, tmp_path):
+    _edit_entry(unpacked, lambda d: d.update(numpy_abi=1))
+    with pytest.raises(capsules.PrebuiltError, match="built against NumPy 1.x"):
+        capsules.load(unpacked, build=False, cache=tmp_path / "cache")
+
+
+def test_edited_kernel_file_is_refused_without_build_and_rebuilt_with_it(unpacked, tmp_path, cache_dir):
+    unpacked.write_text(unpacked.read_text() + "\n# edited\n")
+    with pytest.raises(capsules.PrebuiltError, match="the kernel file changed since its binaries were built"):
+        capsules.load(unpacked, build=False, cache=tmp_path / "cache")
+    mod = capsules.load(unpacked, cache=cache_dir)  # allowed to build: the cache's native build
+    assert mod.entry.level == "native" and prebuilt.PREBUILT_DIR not in str(mod.entry.directory)
+
+
+def test_a_damaged_prebuilt_binary_is_never_imported(unpacked, tmp_path):
+    level = levels.pick(LEVELS)
+    (binary,) = prebuilt.directory_for(unpacked).glob(f"*.{level}.*")
+    blob = bytearray(binary.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    binary.write_bytes(bytes(blob))
+    with pytest.raises(capsules.PrebuiltError, match="damaged"):
+        capsules.load(unpacked, build=False, cache=tmp_path / "cache")
+
+
+def test_prebuilt_kernels_equal_plain_python(unpacked, tmp_path):
+    mod = capsules.load(unpacked, build=False, cache=tmp_path / "cache")
+    assert prebuilt.PREBUILT_DIR in str(mod.entry.directory)
+    got, _ = integrate.quad(mod.damped.lowlevel(k=0.7, w=2.0), 0, 4, epsabs=1e-13, epsrel=1e-13)
+    want, _ = integrate.quad(lambda x: mod.damped.py(x, 0.7, 2.0), 0, 4, epsabs=1e-13, epsrel=1e-13)
+    assert got == want
+
+
+def test_build_into_writes_every_level_and_never_replaces_foreign_files(tmp_path, cache_dir, capsys):
+    kernel = tmp_path / "integrands.py"
+    shutil.copy(ROOT / "kernels" / "integrands.py", kernel)
+    into = tmp_path / "__capsules__"
+    assert main(["build", str(kernel), "--into", str(into), "--cache", str(cache_dir)]) == 0
+    data = json.loads((into / "integrands" / "entry.json").read_text())
+    assert sorted(data["variants"]) == sorted(LEVELS)
+    assert main(["build", str(kernel), "--into", str(into), "--cache", str(cache_dir)]) == 0  # replaces its own
+    mine = into / "other"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    other = tmp_path / "other.py"
+    shutil.copy(kernel, other)
+    assert main(["build", str(other), "--into", str(into), "--cache", str(cache_dir)]) == 1
+    assert "is not a capsules prebuilt directory" in capsys.readouterr().err
+    assert (mine / "notes.txt").read_text() == "mine"
+
+
+def test_portable_build_carries_every_level_and_pickles_them_all(cache_dir):
+    mod = capsules.load(ROOT / "kernels" / "genz.py", cache=cache_dir, portable=True)
+    assert sorted(mod.entry.binaries) == sorted(LEVELS)
+    assert mod.entry.level == levels.pick(LEVELS)
+    assert sorted(ship.pack(mod).binaries) == sorted(LEVELS)
+
+
+PORTABLE_LEVEL = """
+import sys, capsules
+mod = capsules.load(sys.argv[1], cache=sys.argv[2], portable=True, build=False)
+print(mod.entry.level, repr(mod.gaussian.py(2, [0.3, 0.6], [1.0, 2.0, 0.5, 0.5])))
+"""
+
+
+@pytest.mark.skipif(not X86_64, reason="one baseline variant on this architecture")
+def test_forced_cpu_level_picks_that_variant_of_a_portable_cache_build(cache_dir):
+    path = ROOT / "kernels" / "genz.py"
+    capsules.load(path, cache=cache_dir, portable=True)
+    for cap in ("x86_64", "x86_64_v3"):
+        env = {**os.environ, "CAPSULES_CPU": cap}
+        done = _run([sys.executable, "-c", PORTABLE_LEVEL, str(path), str(cache_dir)], env=env)
+        assert done.stdout.split()[0] == cap
+
+
+def test_an_unknown_cpu_level_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("CAPSULES_CPU", "pentium9")
+    with pytest.raises(capsules.CapsulesError, match="CAPSULES_CPU='pentium9' is not a CPU level"):
+        levels.supports("x86_64_v3")
