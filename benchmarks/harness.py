@@ -19,6 +19,7 @@ import math
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -204,6 +205,29 @@ def load_capsules(cache: Path = CAPSULES_CACHE, jobs: int = 2) -> tuple[dict[str
     return {p.stem: capsules.load(p, cache=cache) for p in paths}, results
 
 
+PREBUILT = "capsules, prebuilt for every CPU level"
+
+
+def load_prebuilt(tmp: Path, jobs: int = 2) -> tuple[dict[str, Any], dict[str, Any]]:
+    """benchmarks/kernels as a wheel ships them (every CPU level, no -march=native), loaded with build=False.
+
+    Returns the modules and, per module, the level this CPU runs and the bytes each level adds to a wheel.
+    """
+    import capsules
+    from capsules.prebuilt import PREBUILT_DIR, build_into
+
+    package = tmp / "prebuilt"
+    package.mkdir()
+    paths = [Path(shutil.copy(KERNELS / f"{group}.py", package / f"{group}.py")) for group in NUMBA_MODULES]
+    build_into(paths, package / PREBUILT_DIR, cache=CAPSULES_CACHE, jobs=jobs)
+    mods = {p.stem: capsules.load(p, build=False) for p in paths}
+    info = {
+        name: {"level": m.entry.level, "bytes": {lv: b.stat().st_size for lv, b in m.entry.binaries.items()}}
+        for name, m in mods.items()
+    }
+    return mods, info
+
+
 def _import_path(name: str, binary: Path) -> Any:
     spec = importlib.util.spec_from_file_location(name, str(binary))
     assert spec is not None and spec.loader is not None
@@ -370,6 +394,9 @@ def setup(tmp: Path, *, jobs: int = 2, log: Callable[[str], None] = print) -> Se
     log(f"capsules kernels ready ({time.perf_counter() - start:.2f} s; "
         f"{sum(r.built for r in results)} of {len(results)} module(s) compiled now)")
     providers: list[Provider] = [c, CapsulesProvider(mods)]
+    prebuilt, compile_info[PREBUILT] = load_prebuilt(tmp, jobs)
+    providers.append(CapsulesProvider(prebuilt, PREBUILT))
+    log(f"capsules prebuilt kernels ready (levels: {sorted({m['level'] for m in compile_info[PREBUILT].values()})})")
 
     for name, build, provider, what, package in (
         ("cffi (API mode)", build_cffi, CffiProvider, "ffi.compile() of kernels.c (all kernels)", "cffi"),

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness as H  # noqa: E402
 
 ORDER = [
-    "C (ctypes)", "capsules", "capsules, length fixed at build time", "cffi (API mode)", "Cython", "numba @cfunc",
+    "C (ctypes)", "capsules", H.PREBUILT, "capsules, length fixed at build time", "cffi (API mode)", "Cython", "numba @cfunc",
     "pure Python", "floor (no-op C)",
 ]
 ABOVE_FLOOR = ("W3a", "W3b", "W4")  # workloads whose floor is the same SciPy work minus the kernel
@@ -224,6 +224,26 @@ def _ratio(x: float | None) -> str:
     return f"{x:.3g}" if x < 100 else f"{x:.0f}"
 
 
+def _prebuilt_markdown(report: dict[str, Any]) -> list[str]:
+    """The portable multi-level build against the native one, and what each level adds to a wheel."""
+    info = report.get("compile", {}).get("peers", {}).get(H.PREBUILT)
+    if not info:
+        return []
+    ratios = []
+    for w in report["workloads"]:
+        by = {r["impl"]: r for r in w["results"]}
+        if H.PREBUILT in by and "capsules" in by:
+            ratios.append(f"{w['key']} {by[H.PREBUILT]['median_s'] / by['capsules']['median_s']:.3f}")
+    lines = ["## Prebuilt for every CPU level (as in a wheel)", "",
+             f"Median time of the prebuilt build over the native (`-march=native`) build, same run: "
+             f"{', '.join(ratios)}. Level this CPU ran, and bytes per level in a wheel:", "",
+             "| module | level run | " + " | ".join(sorted(next(iter(info.values()))["bytes"])) + " |",
+             "|---|---|" + "---|" * len(next(iter(info.values()))["bytes"])]
+    for module, m in info.items():
+        lines.append(f"| {module} | {m['level']} | " + " | ".join(str(m["bytes"][k]) for k in sorted(m["bytes"])) + " |")
+    return lines + [""]
+
+
 def markdown(report: dict[str, Any]) -> str:
     lines = ["# capsules benchmarks", ""]
     lines += H.machine_markdown(report["machine"])
@@ -282,6 +302,8 @@ def markdown(report: dict[str, Any]) -> str:
         elif comp.get("capsules_skipped"):
             lines.append(f"| capsules | {comp['capsules_skipped']} | - |")
         for name, info in comp["peers"].items():
+            if name == H.PREBUILT:
+                continue
             lines.append(f"| {name} | {info['what']} | {info['seconds']:.2f} |")
             if "per_module" in info:
                 for module, seconds in info["per_module"].items():
@@ -289,6 +311,7 @@ def markdown(report: dict[str, Any]) -> str:
                 lines.append(f"| {name} | `import numba` | {info['import_numba_seconds']:.2f} |")
         lines.append("")
 
+    lines += _prebuilt_markdown(report)
     rebuild = report.get("noop_rebuild")
     if rebuild:
         lines += ["## No-op rebuild", "",

@@ -136,6 +136,17 @@ def test_installed_demo_runs_outside_the_clone(installed, env, tmp_path):
     _demo_ok(_sh(f"{capsules} demo --quick", tmp_path, env))
 
 
+def packaging_commands() -> str:
+    return next(b for b in _blocks("sh") if "build --wheel --no-isolation examples/package" in b)
+
+
+def test_packaging_commands_build_the_example_wheel_and_pass_its_self_check(installed, env):
+    output = _sh(packaging_commands(), installed, env)
+    assert "ok: prebuilt" in output and "smooth_edges" in output
+    (wheel,) = (installed / "examples" / "package" / "dist").glob("quadfilt-*.whl")
+    assert not wheel.name.endswith("-none-any.whl")
+
+
 def test_environment_recreated_in_place_still_builds(installed, env):
     # what the old test command did to the first environment: `python3 -m venv`
     # again over it, which upgrades its setuptools (pythran pins <60 below 3.12)
