@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -81,6 +82,13 @@ def test_wheel_has_a_platform_tag_and_every_level(example_wheel):
     assert "quadfilt/__capsules__/kernels/entry.json" in names
     binaries = [n for n in names if n.startswith("quadfilt/__capsules__/kernels/") and n.endswith(".so")]
     assert sorted(b.split(".")[1] for b in binaries) == sorted(LEVELS)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="manylinux tags are for Linux")
+def test_auditwheel_accepts_the_wheel_for_a_manylinux_tag(example_wheel):
+    pytest.importorskip("auditwheel")
+    done = _run([sys.executable, "-m", "auditwheel", "show", str(example_wheel)])
+    assert re.search(r'consistent with the\s+following platform tag: "manylinux_2_\d+_', done.stdout), done.stdout
 
 
 CHECK = """
