@@ -26,7 +26,7 @@ from scipy import LowLevelCallable
 from . import adapters, natural, prebuilt
 from .build import Plan, build_plan, plan
 from .cache import Cache, Entry
-from .errors import BuildError, CapsulesError, PrebuiltError, UserDataError
+from .errors import BuildError, CacheError, CapsulesError, PrebuiltError, UserDataError
 from .signatures import Signature, match
 from .spec import ExportSpec
 
@@ -230,29 +230,34 @@ def from_entry(path: Path, entry: Entry) -> KernelModule:
 
 
 def _find_entry(planned: Plan, cache: Cache | str | Path | None, build: bool, unsuitable: str | None) -> Entry:
-    path = planned.path
+    """The cache's entry for a plan, built if allowed; ``unsuitable`` says why prebuilt binaries were passed over."""
     if build:
         try:
             return build_plan(planned, cache if isinstance(cache, Cache) else Cache(cache)).entry
         except BuildError as err:
             if unsuitable is None:
                 raise
-            raise PrebuiltError(f"{unsuitable}; building it here failed too: {err}", path=path) from err
-    cache = cache if isinstance(cache, Cache) else Cache(cache)
-    entry = cache.lookup(planned.key)
-    if entry is None:
-        if unsuitable is not None:
-            raise PrebuiltError(
-                f"{unsuitable}. Install the package's wheel built for this Python and platform, or allow "
-                f"building from source (load(..., build=True), needs pythran and a C++ compiler)",
-                path=path,
-            )
-        raise CapsulesError(
-            f"no build of this source in {cache.root} (key {planned.key[:12]}); run 'capsules build {path}' "
-            "or call load(..., build=True)",
-            path=path,
+            raise PrebuiltError(f"{unsuitable}; building it here failed too: {err}", path=planned.path) from err
+    try:
+        cache = cache if isinstance(cache, Cache) else Cache(cache)
+        entry = cache.lookup(planned.key)
+    except CacheError:
+        if unsuitable is None:
+            raise
+        entry = None  # the prebuilt binaries are what matters here: say why they do not suit
+    if entry is not None:
+        return entry
+    if unsuitable is not None:
+        raise PrebuiltError(
+            f"{unsuitable}. Install the package's wheel built for this Python and platform, or allow "
+            "building from source (load(..., build=True), needs pythran and a C++ compiler)",
+            path=planned.path,
         )
-    return entry
+    raise CapsulesError(
+        f"no build of this source in {cache.root} (key {planned.key[:12]}); run 'capsules build {planned.path}' "
+        "or call load(..., build=True)",
+        path=planned.path,
+    )
 
 
 def _import_binary(entry: Entry) -> ModuleType:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy
 from scipy import integrate
 
 import capsules
@@ -63,7 +64,9 @@ def no_compiler(tmp_path_factory: pytest.TempPathFactory, example_wheel: Path) -
     venv = base / "venv"
     _run([sys.executable, "-m", "venv", str(venv)])
     python = venv / "bin" / "python"
-    _run([str(python), "-m", "pip", "install", "-q", *map(str, ours.glob("*.whl")), str(example_wheel)])
+    # the NumPy and SciPy the wheel was built with (a NumPy 1.x build is refused under NumPy 2)
+    pins = [f"numpy=={np.__version__}", f"scipy=={scipy.__version__}"]
+    _run([str(python), "-m", "pip", "install", "-q", *map(str, ours.glob("*.whl")), str(example_wheel), *pins])
     failing = base / "failing-compiler"
     failing.write_text("#!/bin/sh\necho 'no compiler here' >&2\nexit 1\n")
     failing.chmod(0o755)
@@ -237,3 +240,11 @@ def test_an_unknown_cpu_level_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("CAPSULES_CPU", "pentium9")
     with pytest.raises(capsules.CapsulesError, match="CAPSULES_CPU='pentium9' is not a CPU level"):
         levels.supports("x86_64_v3")
+
+
+def test_unsuitable_prebuilt_is_reported_even_where_no_cache_can_be_made(unpacked, tmp_path):
+    _edit_entry(unpacked, lambda d: d["inputs"].update(platform="win-amd64"))
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(capsules.PrebuiltError, match="built for win-amd64"):
+        capsules.load(unpacked, build=False, cache=blocker / "cache")
