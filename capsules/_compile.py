@@ -24,6 +24,7 @@ import shlex
 import subprocess
 import sys
 import sysconfig
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -49,15 +50,18 @@ def main(argv: list[str]) -> int:
 
 
 def _compile(request: dict[str, Any]) -> dict[str, Any]:
+    timings = {"start": time.perf_counter()}
     import pythran
     from pythran.spec import spec_parser
 
+    timings["import_pythran"] = time.perf_counter()
     source = Path(request["source"]).read_text(encoding="utf-8")
     name, outdir = request["module_name"], Path(request["outdir"])
     specs = spec_parser(source)
     module, error_checker = pythran.generate_cxx(name, source, specs, module_dir=request["module_dir"])
     cpp = outdir / f"{name}.cpp"
     cpp.write_text(str(module) + "\n" + request["entries"])
+    timings["generate_cxx"] = time.perf_counter()
     binaries = []
     for target in request["targets"]:
         binary = outdir / target["binary"]
@@ -65,7 +69,16 @@ def _compile(request: dict[str, Any]) -> dict[str, Any]:
             error_checker()  # raises a located PythranTypeError when it can tell why
             raise CompilerFailed("the C++ compiler failed")
         binaries.append(binary.name)
-    return {"ok": True, "binaries": binaries, "returns": _returns(outdir / binaries[0], request["exports_symbol"])}
+    timings["compile"] = time.perf_counter()
+    returns = _returns(outdir / binaries[0], request["exports_symbol"])
+    timings["read_returns"] = time.perf_counter()
+    return {"ok": True, "binaries": binaries, "returns": returns, "seconds": _phases(timings)}
+
+
+def _phases(marks: dict[str, float]) -> dict[str, float]:
+    """Seconds spent in each phase, from consecutive time marks (in insertion order)."""
+    names, times = list(marks), list(marks.values())
+    return {names[i]: round(times[i] - times[i - 1], 4) for i in range(1, len(names))}
 
 
 class CompilerFailed(Exception):

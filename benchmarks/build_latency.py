@@ -1,0 +1,145 @@
+"""Build latency: capsules against the bare toolchain it drives, with a breakdown of where time goes.
+
+    python benchmarks/build_latency.py [--repeats 3] [--markdown FILE]
+
+For each module, interleaved over the repeats:
+
+- ``capsules build FILE --force`` into a fresh cache (what a user waits for
+  after editing a kernel), its wall time from a subprocess, and the phases
+  the build records in ``entry.json`` (``phase_seconds``: the parent's scan of
+  the export comments, the child process, and inside it importing pythran,
+  generating C++, the compiler call);
+- the bare toolchain doing the same compile: ``pythran -E FILE`` and then
+  one compiler call with exactly the command capsules ran (read from the
+  first line of its build log), so the flags are identical.
+
+Then a cold ``capsules build kernels/`` with -j 1 and -j 2, and a no-op rebuild.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+MODULES = ("kernels/integrands.py", "kernels/filters.py")
+PYTHRAN = Path(sys.executable).parent / "pythran"
+
+
+def wall(command: list[str], **kwargs) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False, **kwargs)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{shlex.join(command)} failed:\n{done.stdout}\n{done.stderr}")
+    return seconds
+
+
+def capsules_build(module: str, tmp: Path) -> tuple[float, dict[str, float], list[str]]:
+    """One cold build of ``module``: wall seconds, recorded phases, and the compiler command it ran."""
+    cache = Path(tempfile.mkdtemp(dir=tmp))
+    cache.chmod(0o700)
+    seconds = wall([sys.executable, "-m", "capsules", "build", str(REPO / module), "--cache", str(cache), "--force"])
+    (entry,) = (cache / "v1").glob("*/entry.json")
+    command = shlex.split((entry.parent / "build.log").read_text().splitlines()[0])
+    return seconds, json.loads(entry.read_text())["phase_seconds"], command
+
+
+def bare_toolchain(module: str, command: list[str], tmp: Path) -> tuple[float, float]:
+    """``pythran -E`` then the same compiler command on its output: seconds for each."""
+    work = Path(tempfile.mkdtemp(dir=tmp))
+    cpp = work / "module.cpp"
+    generate = wall([str(PYTHRAN), "-E", str(REPO / module), "-o", str(cpp)], cwd=work)
+    # capsules' command with pythran's C++ in place of capsules' (which adds the entry points)
+    source = next(i for i, arg in enumerate(command) if arg.endswith(".cpp"))
+    compile_ = [*command[:source], str(cpp), "-o", str(work / "module.so"), *command[source + 3 :]]
+    return generate, wall(compile_, cwd=work)
+
+
+def whole_tree(tmp: Path, jobs: int) -> float:
+    cache = Path(tempfile.mkdtemp(dir=tmp))
+    cache.chmod(0o700)
+    return wall([sys.executable, "-m", "capsules", "build", "kernels", "--cache", str(cache), "-j", str(jobs)], cwd=REPO)
+
+
+def noop(tmp: Path) -> float:
+    cache = tmp / "noop-cache"
+    if not cache.exists():
+        cache.mkdir(mode=0o700)
+        wall([sys.executable, "-m", "capsules", "build", "kernels", "--cache", str(cache), "-j", "2"], cwd=REPO)
+    return wall([sys.executable, "-m", "capsules", "build", "kernels", "--cache", str(cache)], cwd=REPO)
+
+
+def measure(repeats: int, tmp: Path) -> dict:
+    rows: dict[str, list] = {}
+    for _ in range(repeats):
+        for module in MODULES:
+            seconds, phases, command = capsules_build(module, tmp)
+            rows.setdefault(f"capsules {module}", []).append(seconds)
+            rows.setdefault(f"phases {module}", []).append(phases)
+            generate, compile_ = bare_toolchain(module, command, tmp)
+            rows.setdefault(f"bare {module}", []).append((generate, compile_))
+        for jobs in (1, 2):
+            rows.setdefault(f"tree -j {jobs}", []).append(whole_tree(tmp, jobs))
+        rows.setdefault("noop", []).append(noop(tmp))
+    return rows
+
+
+def markdown(rows: dict, repeats: int) -> str:
+    med = statistics.median
+    lines = [
+        "# Build latency", "",
+        f"- {platform.processor() or platform.machine()}, {os.cpu_count()} CPU(s); Python {platform.python_version()}; "
+        f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
+        f"- {repeats} interleaved repeats; medians, with the range in brackets", "",
+        "| module | capsules build --force | bare: pythran -E | bare: compiler | bare total |",
+        "|---|---|---|---|---|",
+    ]
+    for module in MODULES:
+        caps = rows[f"capsules {module}"]
+        gen = [g for g, _ in rows[f"bare {module}"]]
+        comp = [c for _, c in rows[f"bare {module}"]]
+        total = [g + c for g, c in rows[f"bare {module}"]]
+        lines.append(f"| {module} | {_s(caps)} | {_s(gen)} | {_s(comp)} | {_s(total)} |")
+    lines += ["", "Where a capsules build's time goes (medians of the phases it records, seconds):", "",
+              "| module | scan (parent) | child process | import pythran | generate C++ | compiler |",
+              "|---|---|---|---|---|---|"]
+    for module in MODULES:
+        phases = rows[f"phases {module}"]
+        cells = [f"{med(p[name] for p in phases):.2f}" for name in
+                 ("scan", "child", "import_pythran", "generate_cxx", "compile")]
+        lines.append(f"| {module} | " + " | ".join(cells) + " |")
+    lines += ["", f"- cold `capsules build kernels/` (8 modules): -j 1 {_s(rows['tree -j 1'])}, "
+              f"-j 2 {_s(rows['tree -j 2'])}",
+              f"- no-op `capsules build kernels/` (a subprocess, interpreter start included): {_s(rows['noop'])}", ""]
+    return "\n".join(lines)
+
+
+def _s(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} s [{min(values):.2f}-{max(values):.2f}]"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--markdown", help="also write the table to this file")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="capsules-latency-") as tmp:
+        text = markdown(measure(args.repeats, Path(tmp)), args.repeats)
+    print(text)
+    if args.markdown:
+        Path(args.markdown).write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
