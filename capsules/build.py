@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import adapters, levels, natural
-from .cache import Cache, Entry, cache_key
+from .cache import Cache, Entry, cache_key, write_file
 from .errors import BuildError, CapsulesError, SpecError
 from .signatures import Signature, check_return, match
 from .spec import ExportSpec, Scan, is_kernel_file, read_scan
@@ -310,7 +310,7 @@ def _pythran_path() -> list[str]:
 
 def _failure(plan: Plan, result: dict, log: Path, cache: Cache) -> BuildError:
     kept = cache.log_path(plan.module_name)
-    kept.write_bytes(log.read_bytes())
+    write_file(kept, log.read_bytes())
     text = log.read_text(errors="replace")
     lines = plan.source.decode("utf-8", "replace").splitlines()
     if result["stage"] == "pythran":

@@ -41,6 +41,17 @@ from .errors import CacheError
 
 FORMAT = "v1"
 ENTRY_FILE = "entry.json"
+# The Cache Directory Tagging convention (bford.info/cachedir): backup tools
+# skip a directory holding this file, and `capsules clean` refuses any that lacks it.
+TAG_FILE = "CACHEDIR.TAG"
+TAG = (
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This file is a cache directory tag created by capsules (compiled SciPy kernels).\n"
+    "# For information about cache directory tags, see https://bford.info/cachedir/\n"
+)
+KEY = re.compile(r"[0-9a-f]{64}")
+# what capsules creates under v1/, and so what `capsules clean` may remove
+_OWN = {"tmp": re.compile(r"(build|trash)-\w+"), "logs": re.compile(r"[\w.-]+\.log"), "sources": KEY}
 
 
 @dataclass(frozen=True)
@@ -66,21 +77,74 @@ class Entry:
         return {name: self.directory / v["binary"] for name, v in self.data["variants"].items()}
 
 
-def verified(directory: Path, data: dict[str, Any]) -> Entry:
+def verified(directory: Path, data: Any, *, installed: bool = False) -> Entry:
     """The entry ``data`` describes in ``directory``, its chosen variant checked against its sha256.
+
+    Every directory and file on the way to the binary must be safe to import
+    from (see :func:`check_trusted`).
 
     Raises
     ------
-    KeyError, TypeError, OSError, ValueError
+    ValueError, OSError
         The entry is damaged (the caller treats it as missing).
+    CacheError
+        Others could have changed what would be imported.
     CapsulesError
         No variant runs on this CPU.
     """
+    check_entry_data(data)
     level = levels.pick(list(data["variants"]))
     entry = Entry(data["key"], directory, level, data)
+    check_trusted(entry.binary, directory.parent.parent, installed=installed)
     if _sha256_file(entry.binary) != data["variants"][level]["sha256"]:
         raise ValueError(f"{entry.binary}: sha256 mismatch")
     return entry
+
+
+def check_entry_data(data: Any) -> None:
+    """Raise ValueError unless ``data`` has every field a loader reads, of the right type."""
+    ok = (
+        isinstance(data, dict)
+        and isinstance(data.get("key"), str) and KEY.fullmatch(data["key"]) is not None
+        and isinstance(data.get("module_name"), str) and data["module_name"].isidentifier()
+        and isinstance(data.get("exports"), list) and isinstance(data.get("inputs"), dict)
+        and isinstance(data.get("returns"), dict)
+        and isinstance(data.get("variants"), dict) and bool(data["variants"])
+        and all(
+            isinstance(v, dict) and isinstance(v.get("binary"), str) and isinstance(v.get("sha256"), str)
+            and Path(v["binary"]).name == v["binary"] and v["binary"] not in ("", ".", "..")
+            for v in data["variants"].values()
+        )
+    )
+    if not ok:
+        raise ValueError("entry.json lacks fields or has fields of the wrong type")
+
+
+def check_trusted(path: Path, top: Path, *, installed: bool = False) -> None:
+    """Refuse to import ``path`` if anyone but its owner could have changed it or a folder above it.
+
+    Checks ``path`` and every directory from ``top`` down to it, as OpenSSH
+    checks its key files: no symlinks below ``top``; for a cache, owned by
+    the current user and not writable by group or others; for an
+    ``installed`` package's prebuilt binaries, owned by the current user or
+    root and not writable by others (a umask of 002 is common there).
+    """
+    top = Path(os.path.abspath(top))
+    chain = [Path(os.path.abspath(path))]
+    while chain[-1] != top and chain[-1].parent != chain[-1]:
+        chain.append(chain[-1].parent)
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    for item in chain:
+        info = os.lstat(item)
+        problem = None
+        if stat.S_ISLNK(info.st_mode) and item != top:
+            problem = "is a symbolic link"
+        elif info.st_mode & (stat.S_IWOTH if installed else stat.S_IWGRP | stat.S_IWOTH):
+            problem = f"is writable by others (mode {stat.S_IMODE(info.st_mode):o})"
+        elif uid is not None and info.st_uid != uid and (not installed or info.st_uid != 0):
+            problem = "belongs to another user"
+        if problem:
+            raise CacheError(f"{item} {problem}; refusing to load a binary through it", path=path)
 
 
 def default_root() -> Path:
@@ -101,6 +165,28 @@ class Cache:
         self.base = self.root / FORMAT
         for sub in (self.root, self.base, self.base / "tmp", self.base / "locks", self.base / "logs"):
             _private_dir(sub)
+        if not (self.root / TAG_FILE).is_file():
+            write_file(self.root / TAG_FILE, TAG.encode())
+
+    @classmethod
+    def existing(cls, root: str | Path | None = None) -> Cache:
+        """An existing cache, created by capsules (it has our CACHEDIR.TAG); creates nothing.
+
+        Raises
+        ------
+        CacheError
+            ``root`` is not a capsules cache.
+        """
+        path = Path(root).expanduser() if root is not None else default_root()
+        try:
+            tagged = (path / TAG_FILE).read_text().startswith(TAG.splitlines()[0]) and "capsules" in (
+                path / TAG_FILE
+            ).read_text()
+        except OSError:
+            tagged = False
+        if not tagged:
+            raise CacheError(f"not a capsules cache (no {TAG_FILE} written by capsules); nothing removed", path=path)
+        return cls(path)
 
     def __repr__(self) -> str:
         return f"Cache({str(self.root)!r})"
@@ -110,10 +196,10 @@ class Cache:
         directory = self.base / key
         try:
             data = json.loads((directory / ENTRY_FILE).read_text())
-            if data.get("key") != key:
+            if not isinstance(data, dict) or data.get("key") != key:
                 return None
             return verified(directory, data)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        except (OSError, ValueError):
             return None
 
     @contextmanager
@@ -121,7 +207,10 @@ class Cache:
         """Hold the build lock of ``key`` (an inter-process file lock)."""
         from filelock import FileLock
 
-        with FileLock(str(self.base / "locks" / f"{key}.lock")):
+        path = self.base / "locks" / f"{key}.lock"
+        if path.is_symlink():
+            raise CacheError("the lock file is a symbolic link; refusing to follow it", path=path)
+        with FileLock(str(path)):
             yield
 
     @contextmanager
@@ -162,20 +251,41 @@ class Cache:
             shutil.rmtree(trash, ignore_errors=True)
 
     def log_path(self, module_name: str) -> Path:
+        """Where the log of the last failed build of a module is kept (write it with :func:`write_file`)."""
         return self.base / "logs" / f"{module_name}.log"
 
     def clean(self) -> int:
-        """Remove every build, shipped source, log and temporary directory; return how many builds went."""
+        """Remove what capsules created (builds, shipped sources, logs, temporary directories).
+
+        Anything else under the cache is left alone.  Returns how many builds went.
+        """
         count = 0
         for child in self.base.iterdir():
-            if child.name in ("tmp", "locks", "logs", "sources"):
-                continue
-            shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink()
-            count += 1
-        for sub in ("tmp", "logs", "sources"):
-            shutil.rmtree(self.base / sub, ignore_errors=True)
-            _private_dir(self.base / sub)
+            if KEY.fullmatch(child.name) and child.is_dir() and not child.is_symlink():
+                _remove(child)
+                count += 1
+        for sub, own in _OWN.items():
+            folder = self.base / sub
+            for child in folder.iterdir() if folder.is_dir() else ():
+                if own.fullmatch(child.name) and not child.is_symlink():
+                    _remove(child)
         return count
+
+
+def _remove(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """Write ``path`` through a private temporary file renamed into place: never through a planted link."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)  # replaces a symlink itself, not what it points to
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def cache_key(

@@ -202,7 +202,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _clean(args: argparse.Namespace) -> int:
-    cache = Cache(args.cache)
+    cache = Cache.existing(args.cache)
     count = cache.clean()
     print(f"removed {count} build(s) from {cache.root}")
     return 0

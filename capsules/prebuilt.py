@@ -105,8 +105,8 @@ def find(path: Path, source: bytes, *, checked: bool, constants: dict[str, Any])
     if problems:
         return None, f"its prebuilt binaries in {directory} do not suit this process: {'; '.join(problems)}"
     try:
-        return verified(directory, data), None
-    except (OSError, ValueError, KeyError, TypeError) as err:
+        return verified(directory, data, installed=True), None
+    except (OSError, ValueError) as err:
         return None, f"its prebuilt binaries in {directory} are damaged ({err})"
 
 

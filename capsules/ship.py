@@ -39,7 +39,7 @@ import numpy as np
 from scipy import LowLevelCallable
 
 from .build import build_plan, plan
-from .cache import Cache, Entry
+from .cache import KEY, Cache, Entry, check_entry_data
 from .errors import CacheError, CapsulesError
 from .load import _LOADED, Kernel, KernelModule, _Callable, from_entry
 
@@ -64,8 +64,20 @@ class Shipment:
     binaries: dict[str, bytes]  # variant (CPU level) -> binary; empty: build from the source
 
     def __post_init__(self) -> None:
+        # pickles are trusted by design; what costs nothing is still checked, so
+        # that a damaged or altered one cannot write outside the cache
+        try:
+            check_entry_data(self.entry)
+        except ValueError as err:
+            raise CacheError(f"the shipped build is malformed: {err}", path=self.path) from None
+        if not (KEY.fullmatch(self.key) and self.entry["key"] == self.key):
+            raise CacheError(f"the shipped cache key {self.key!r} is not a sha256 hex digest", path=self.path)
+        if not set(self.binaries) <= set(self.entry["variants"]):
+            raise CacheError("the shipped binaries are not the build's variants", path=self.path)
         if hashlib.sha256(self.source).hexdigest() != self.inputs["source_sha256"]:
             raise CacheError("the shipped source does not match its build", path=self.path)
+        if self.name in ("", ".", ".."):
+            raise CacheError("the shipped source has no file name", path=self.path)
 
     @property
     def inputs(self) -> dict[str, Any]:

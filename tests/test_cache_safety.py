@@ -1,0 +1,135 @@
+"""The cache never loses what it did not create and never imports what others could have changed."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pickle
+import shutil
+from pathlib import Path
+
+import pytest
+
+import capsules
+from capsules import ship
+from capsules.cache import TAG_FILE, Cache
+from capsules.build import plan
+from capsules.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+INTEGRANDS = ROOT / "kernels" / "integrands.py"
+
+
+@pytest.fixture
+def built(tmp_path: Path) -> tuple[Path, capsules.KernelModule]:
+    """A private cache holding one build of a copy of kernels/integrands.py."""
+    cache = tmp_path / "cache"
+    kernel = tmp_path / "integrands.py"
+    shutil.copy(INTEGRANDS, kernel)
+    return cache, capsules.load(kernel, cache=cache)
+
+
+def test_cache_root_carries_a_cachedir_tag(tmp_path):
+    Cache(tmp_path / "c")
+    assert (tmp_path / "c" / TAG_FILE).read_text().startswith("Signature: 8a477f597d28d172789f06886806bc55\n")
+
+
+@pytest.mark.compile
+def test_clean_removes_builds_and_nothing_else(built, capsys):
+    cache, mod = built
+    foreign = [cache / "v1" / "api" / "handler.py", cache / "v1" / "notes.txt", cache / "v1" / "logs" / "mine.txt"]
+    for path in foreign:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("not capsules'")
+    (cache / "v1" / "logs" / "x_0123.log").write_text("a failed build's log")
+    assert main(["clean", "--cache", str(cache)]) == 0
+    assert "removed 1 build(s)" in capsys.readouterr().out
+    assert not mod.entry.directory.exists() and not (cache / "v1" / "logs" / "x_0123.log").exists()
+    assert all(path.read_text() == "not capsules'" for path in foreign)
+
+
+def test_clean_refuses_a_folder_that_is_not_a_capsules_cache(tmp_path, capsys):
+    (tmp_path / "v1").mkdir()
+    (tmp_path / "v1" / "data.csv").write_text("1,2,3")
+    assert main(["clean", "--cache", str(tmp_path)]) == 1
+    assert "not a capsules cache" in capsys.readouterr().err
+    assert (tmp_path / "v1" / "data.csv").read_text() == "1,2,3" and not (tmp_path / TAG_FILE).exists()
+
+
+@pytest.mark.compile
+@pytest.mark.parametrize("where", ["entry directory", "binary", "v1"])
+def test_a_build_others_could_change_is_never_imported(built, where):
+    cache, mod = built
+    target = {"entry directory": mod.entry.directory, "binary": mod.entry.binary, "v1": cache / "v1"}[where]
+    target.chmod(target.stat().st_mode | 0o022)
+    with pytest.raises(capsules.CacheError, match="writable by others"):
+        capsules.load(mod.path, cache=cache, build=False)
+
+
+@pytest.mark.compile
+def test_a_failing_build_never_writes_through_a_planted_log_link(tmp_path, write_kernel):
+    cache = Cache(tmp_path / "cache")
+    path = write_kernel("#pythran export capsule f(int32, float64*)\ndef f(n, x):\n    return undefined_name\n")
+    planned = plan(path)  # the module name the log will have
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    os.symlink(victim, cache.log_path(planned.module_name))
+    with pytest.raises(capsules.BuildError):
+        capsules.build([path], cache=cache)
+    assert victim.read_text() == "precious"
+    assert not cache.log_path(planned.module_name).is_symlink()
+
+
+@pytest.mark.compile
+def test_a_symlinked_lock_file_is_a_clear_error(tmp_path):
+    cache = Cache(tmp_path / "cache")
+    planned = plan(INTEGRANDS)
+    os.symlink(tmp_path / "elsewhere", cache.base / "locks" / f"{planned.key}.lock")
+    with pytest.raises(capsules.CacheError, match="symbolic link"):
+        capsules.build([INTEGRANDS], cache=cache)
+
+
+@pytest.mark.compile
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda d: d.pop("exports"),
+        lambda d: d.update(variants={"native": {"binary": 3, "sha256": "x"}}),
+        lambda d: d.update(variants={"native": {"binary": "../../elsewhere.so", "sha256": "x"}}),
+        lambda d: d.update(module_name="not an identifier"),
+        lambda d: d.update(returns=[]),
+    ],
+    ids=["missing-exports", "binary-not-a-string", "binary-outside", "bad-module-name", "returns-wrong-type"],
+)
+def test_a_hand_damaged_entry_is_rebuilt(built, damage, capsys):
+    cache, mod = built
+    entry_file = mod.entry.directory / "entry.json"
+    data = json.loads(entry_file.read_text())
+    damage(data)
+    entry_file.write_text(json.dumps(data))
+    assert main(["build", str(mod.path), "--cache", str(cache)]) == 0
+    assert "1 compiled" in capsys.readouterr().out
+
+
+@pytest.mark.compile
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda s: dataclasses.replace(s, key="../../X"),
+        lambda s: dataclasses.replace(s, entry={**s.entry, "key": "../../X"}, key="../../X"),
+        lambda s: dataclasses.replace(s, binaries={"../../evil": b"x"}),
+        lambda s: dataclasses.replace(s, source=s.source + b"# edited\n"),
+    ],
+    ids=["key", "entry-key", "variant-name", "edited-source"],
+)
+def test_altered_pickles_are_refused(built, change):
+    _, mod = built
+    with pytest.raises(capsules.CacheError):
+        change(ship.pack(mod))
+
+
+@pytest.mark.compile
+def test_pickle_round_trip_still_works(built):
+    _, mod = built
+    assert pickle.loads(pickle.dumps(mod)).f.signature == mod.f.signature
