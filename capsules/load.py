@@ -340,6 +340,12 @@ def _parameters(spec: ExportSpec, user_data: Any, given: dict[str, Any]) -> list
         value = given[name]
         if not natural.is_real(value):
             raise UserDataError(f"'{spec.name}': parameter {name}={value!r} is not a real number", **where)
+        if float(value) != value and value == value:  # NaN is a float64 like any other
+            raise UserDataError(
+                f"'{spec.name}': parameter {name}={value!r} does not fit float64 exactly (it would become "
+                f"{float(value)!r})",
+                **where,
+            )
         values.append(float(value))
     return values if spec.parameters else None
 
@@ -366,7 +372,10 @@ def _as_array(spec: ExportSpec, value: Any, dtype: np.dtype) -> np.ndarray:
             f"not {problem}",
             **spec.where(),
         )
-    return np.array(raw, dtype=dtype, order="C", copy=True).reshape(-1)
+    with np.errstate(invalid="ignore", over="ignore"):  # out-of-range values are refused just below
+        data = np.array(raw, dtype=dtype, order="C", copy=True).reshape(-1)
+    _refuse_inexact(spec, raw.reshape(-1), data)
+    return data
 
 
 def _array_problem(raw: np.ndarray, dtype: np.dtype) -> str | None:
@@ -377,6 +386,20 @@ def _array_problem(raw: np.ndarray, dtype: np.dtype) -> str | None:
     if dtype.kind in "iu" and raw.dtype.kind == "f" and not np.all(np.mod(raw, 1) == 0):
         return "non-integral values (the kernel reads integers)"
     return None
+
+
+def _refuse_inexact(spec: ExportSpec, given: np.ndarray, converted: np.ndarray) -> None:
+    """Refuse a value the kernel's dtype cannot hold exactly (2**40 into int32, 1e20 into int64, ...)."""
+    if converted.dtype.kind not in "iu" and given.dtype.kind not in "iu":
+        return  # float to float: rounding is what a float parameter means
+    # Python's int and float compare exactly, whatever their sizes
+    for want, got in zip(given.tolist(), converted.tolist()):
+        if want != got:
+            raise UserDataError(
+                f"'{spec.name}': user_data value {want!r} does not fit the kernel's {converted.dtype} exactly "
+                f"(it would become {got!r})",
+                **spec.where(),
+            )
 
 
 def _check_length(spec: ExportSpec, slot: int, data: np.ndarray) -> None:
