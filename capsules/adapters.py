@@ -21,9 +21,16 @@ EXPORTS_SYMBOL = "capsules_exports_v1"
 
 _PRELUDE = r"""
 // ---- capsules: entry points with SciPy's C signatures ----
+#include <atomic>
+#include <complex>
 #include <limits>
 #include <type_traits>
+PYTHONIC_NS_BEGIN
+namespace types { class str; }  // declared here for kind(), whether or not the kernel uses strings
+PYTHONIC_NS_END
 namespace capsules_rt {
+template <class T> struct is_complex : std::false_type {};
+template <class T> struct is_complex<std::complex<T>> : std::true_type {};
 template <class F> struct result;
 template <class R, class... A> struct result<R (*)(A...)> { using type = std::decay_t<R>; };
 template <class F> using result_t = typename result<F>::type;
@@ -37,13 +44,93 @@ template <class T> constexpr const char *kind() {
     return sizeof(T) == 8 ? "int64" : sizeof(T) == 4 ? "int32" : sizeof(T) == 2 ? "int16" : "int8";
   else if constexpr (std::is_integral_v<T>) return "unsigned";
   else if constexpr (std::is_same_v<T, pythonic::types::none_type>) return "None";
+  else if constexpr (is_complex<T>::value) return "complex";
+  else if constexpr (std::is_same_v<T, pythonic::types::str>) return "str";
   else return "a non-scalar (array, list or tuple)";
 }
 
 // SciPy reads a double from integrands and an int success flag from ndimage
-// callbacks; only these conversions are compiled, the build refuses the rest.
+// callbacks; only these conversions are compiled, the build refuses the rest
+// (in templates, so that a refused type never reaches the compiler).
 template <class T> constexpr bool to_double = std::is_floating_point_v<T>;
 template <class T> constexpr bool to_int = std::is_integral_v<T>;
+
+template <class R, class F> double call_double(F &&call) {
+  if constexpr (to_double<R>) return static_cast<double>(call());
+  else return std::numeric_limits<double>::quiet_NaN();
+}
+
+inline void failed_without_error(const char *where);
+
+inline std::atomic<bool> &failing_flag();
+
+template <class R, class F> int call_flag(F &&call, const char *where) {
+  if constexpr (to_int<R>) {
+    if (call()) return 1;
+    failed_without_error(where);  // SciPy would only say "unknown error"
+    failing_flag().store(true, std::memory_order_relaxed);
+  }
+  return 0;
+}
+
+// Every 256 calls, a pending signal (Ctrl-C) stops SciPy's loop: a relaxed
+// counter (no locked instruction) and, rarely, PyErr_CheckSignals.
+inline std::atomic<unsigned> ticks{0};
+inline bool interrupted() {
+  unsigned t = ticks.load(std::memory_order_relaxed) + 1;
+  ticks.store(t, std::memory_order_relaxed);
+  if (t % 256u) return false;
+  PyGILState_STATE gil = PyGILState_Ensure();
+  bool stop = PyErr_CheckSignals() != 0;
+  PyGILState_Release(gil);
+  return stop;
+}
+
+// After a failure (an exception, Ctrl-C), SciPy's ndimage loops go on
+// calling until the end of the image (they stop only when no exception is
+// set), and quad may too: while the error is still pending, every call
+// returns at once.  The fast path is one relaxed load.
+inline std::atomic<bool> failing{false};
+inline bool still_failing() {
+  PyGILState_STATE gil = PyGILState_Ensure();
+  bool pending = PyErr_Occurred() != nullptr;
+  PyGILState_Release(gil);
+  if (!pending) failing.store(false, std::memory_order_relaxed);  // handled: a new SciPy call
+  return pending;
+}
+inline std::atomic<bool> &failing_flag() { return failing; }
+template <class T> T fail(T value) {
+  failing.store(true, std::memory_order_relaxed);
+  return value;
+}
+
+// Set capsules.errors.KernelError(message), caused by the exception in
+// `cause` (stolen, may be null).  Called with the GIL held.
+inline void set_kernel_error(PyObject *message, PyObject *cause) {
+  PyObject *module = PyImport_ImportModule("capsules.errors");
+  PyObject *cls = module ? PyObject_GetAttrString(module, "KernelError") : nullptr;
+  PyObject *exc = (cls && message) ? PyObject_CallOneArg(cls, message) : nullptr;
+  if (exc) {
+    if (cause) PyException_SetCause(exc, cause);  // steals cause
+    PyErr_SetObject(cls, exc);
+    Py_DECREF(exc);
+  } else {
+    Py_XDECREF(cause);
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_RuntimeError, "capsules: cannot create KernelError");
+  }
+  Py_XDECREF(cls);
+  Py_XDECREF(module);
+}
+
+inline void failed_without_error(const char *where) {
+  PyGILState_STATE gil = PyGILState_Ensure();
+  if (!PyErr_Occurred()) {
+    PyObject *msg = PyUnicode_FromFormat("%s returned 0 (failure) without raising an exception", where);
+    set_kernel_error(msg, nullptr);
+    Py_XDECREF(msg);
+  }
+  PyGILState_Release(gil);
+}
 
 // The exception barrier.  Called from a catch block: turns the C++ exception
 // pythran threw into a Python exception (capsules.errors.KernelError, whose
@@ -57,25 +144,11 @@ inline void raise_from_kernel(const char *where) {
     PyErr_Fetch(&type, &value, &tb);
     PyErr_NormalizeException(&type, &value, &tb);
     if (tb) PyException_SetTraceback(value, tb);
-    PyObject *module = PyImport_ImportModule("capsules.errors");
-    PyObject *cls = module ? PyObject_GetAttrString(module, "KernelError") : nullptr;
     PyObject *msg = PyUnicode_FromFormat("%s raised %s: %S", where, reinterpret_cast<PyTypeObject *>(type)->tp_name, value);
-    PyObject *exc = (cls && msg) ? PyObject_CallOneArg(cls, msg) : nullptr;
-    if (exc) {
-      PyException_SetCause(exc, value);  // steals value
-      PyErr_SetObject(cls, exc);
-      Py_DECREF(exc);
-    } else {
-      PyErr_Clear();
-      PyErr_Restore(type, value, tb);  // could not wrap: keep the kernel's own exception
-      type = nullptr;
-      tb = nullptr;
-    }
+    set_kernel_error(msg, value);  // steals value
+    Py_XDECREF(msg);
     Py_XDECREF(type);
     Py_XDECREF(tb);
-    Py_XDECREF(msg);
-    Py_XDECREF(cls);
-    Py_XDECREF(module);
   }
   PyGILState_Release(gil);
 }
@@ -103,24 +176,26 @@ def _entry(spec: ExportSpec, sig: Signature, where: str) -> str:
     params = ", ".join(f"{_c_param(c)} a{i}" for i, c in enumerate(sig.form.args))
     call_args = ", ".join(_convert(cxx, i) for i, cxx in enumerate(spec.cxx_types))
     function = spec.entry or spec.name
-    call = f"{function}({call_args})"
+    call = f"[&]() {{ return {function}({call_args}); }}"
     if sig.form.ret == "double":
         # quad has no error channel: NaN ends the integration, the pending
         # Python exception surfaces when SciPy returns
-        ok, fail = "to_double", "std::numeric_limits<double>::quiet_NaN()"
-        convert = f"static_cast<double>({call})"
+        fail = "std::numeric_limits<double>::quiet_NaN()"
+        convert = f"capsules_rt::call_double<R>({call})"
     else:  # ndimage: 0 with an exception set makes SciPy raise it
-        ok, fail, convert = "to_int", "0", f"{call} ? 1 : 0"
+        fail, convert = "0", f"capsules_rt::call_flag<R>({call}, {_c_string(where)})"
+    failed = f"capsules_rt::fail<{sig.form.ret}>({fail})"
     return (
         f"// {spec.pythran} -> {sig.text}\n"
         f"static {sig.form.ret} {entry_name(spec.name)}({params}) {{\n"
         f"  using R = capsules_rt::result_t<decltype(&{function})>;\n"
+        f"  if (capsules_rt::failing.load(std::memory_order_relaxed) && capsules_rt::still_failing()) return {fail};\n"
+        f"  if (capsules_rt::interrupted()) return {failed};\n"
         f"  try {{\n"
-        f"    if constexpr (capsules_rt::{ok}<R>) return {convert};\n"
-        f"    else return {fail};\n"
+        f"    return {convert};\n"
         f"  }} catch (...) {{\n"
         f"    capsules_rt::raise_from_kernel({_c_string(where)});\n"
-        f"    return {fail};\n"
+        f"    return {failed};\n"
         f"  }}\n}}\n"
     )
 

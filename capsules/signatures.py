@@ -173,7 +173,9 @@ def check_return(spec: ExportSpec, sig: Signature, kind: str) -> None:
         return
     callers = ", ".join(sig.targets)
     if sig.form.ret == "double":
-        hint = "return a float (for example float(...)); an integer read as double gives a wrong answer"
+        hint = "return a float (for example float(...))"
+        if "int" in kind:
+            hint += "; an integer read as double gives a wrong answer"
     else:
         hint = "return 1 for success (an int)"
     raise SignatureError(

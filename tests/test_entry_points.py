@@ -1,0 +1,86 @@
+"""The generated entry points: every wrong return type refused at build time, failures located, Ctrl-C obeyed."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+import capsules
+
+pytestmark = pytest.mark.compile
+
+
+@pytest.mark.parametrize(
+    ("returned", "kind"),
+    [("complex(x, 1.0)", "complex"), ("None", "None"), ("[x, 1.0]", "a non-scalar"), ("(x, 1.0)", "a non-scalar"),
+     ("'text'", "str"), ("1", "int64")],
+)
+def test_every_wrong_integrand_return_type_is_one_located_line(write_kernel, cache_dir, returned, kind):
+    path = write_kernel(f"#pythran export capsule f(float64)\ndef f(x):\n    return {returned}\n")
+    with pytest.raises(capsules.SignatureError) as info:
+        capsules.build([path], cache=cache_dir)
+    message = str(info.value)
+    assert message.startswith(f"{path}:1: 'f' returns {kind}") and "quad read a C double" in message
+    assert "\n" not in message and "static_cast" not in message
+
+
+def test_a_filter_returning_0_without_raising_is_a_located_error(write_kernel, cache_dir):
+    path = write_kernel(
+        "#pythran export capsule f(float64*, int64, float64*, float64*)\n"
+        "def f(buffer, size, out, ud):\n    out[0] = buffer[0]\n    return 0\n"
+    )
+    mod = capsules.load(path, cache=cache_dir)
+    with pytest.raises(capsules.KernelError, match=rf"{path.name}:1: 'f' returned 0 \(failure\) without raising"):
+        ndimage.generic_filter(np.ones((5, 5)), mod.f.lowlevel(), size=3)
+    # the failure was handled: the next call starts afresh and fails the same located way
+    with pytest.raises(capsules.KernelError, match="returned 0"):
+        ndimage.generic_filter(np.ones((3, 3)), mod.f.lowlevel(), size=3)
+
+
+SLOW_FILTER = """
+#capsules filter slow(window; n)
+def slow(window, n):
+    s = 0.0
+    for k in range(int(n)):
+        s += window[k % len(window)] * 1e-9
+    return s
+"""
+
+RUN_UNTIL_INTERRUPTED = """
+import sys, time, numpy as np, capsules
+from scipy import ndimage
+mod = capsules.load(sys.argv[1], cache=sys.argv[2])
+image = np.ones((400, 400))
+print("start", flush=True)
+start = time.perf_counter()
+try:
+    ndimage.generic_filter(image, mod.slow.lowlevel(n=200000), size=3)
+    print("finished", time.perf_counter() - start, flush=True)
+except KeyboardInterrupt:
+    print("interrupted", time.perf_counter() - start, flush=True)
+"""
+
+
+def test_ctrl_c_stops_a_long_filter_within_a_second(write_kernel, cache_dir):
+    path = write_kernel(textwrap.dedent(SLOW_FILTER), "slow.py")
+    capsules.build([path], cache=cache_dir)  # compile first, so only the filter is interrupted
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RUN_UNTIL_INTERRUPTED, str(path), str(cache_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout.readline().strip() == "start"
+    time.sleep(1.0)
+    sent = time.perf_counter()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    waited = time.perf_counter() - sent
+    # 160,000 pixels of 200,000 steps each take far longer than the second allowed here
+    assert out.startswith("interrupted"), out + err
+    assert waited < 1.0 + 0.5, f"stopped {waited:.2f} s after Ctrl-C"
