@@ -44,7 +44,10 @@ def main(argv: list[str]) -> int:
         result = {"ok": False, "stage": "interrupted", "message": "interrupted", "line": None}
     except BaseException as err:  # every failure must reach the parent as data
         result = _failure(err)
-        traceback.print_exc()
+        if result["stage"] == "internal":  # a bug, not the kernel's fault: keep the traceback in the log
+            traceback.print_exc()
+        else:
+            print(f"{result['stage']} failed: {result['message']}", file=sys.stderr)
     Path(request["result"]).write_text(json.dumps(result))
     return 0 if result["ok"] else 1
 
@@ -85,6 +88,10 @@ class CompilerFailed(Exception):
     """The compiler exited with an error (its messages are in the log above)."""
 
 
+class NoCompiler(Exception):
+    """The compiler could not be started at all."""
+
+
 def _command(cpp: Path, binary: Path, flags: list[str], cxx: str | None) -> list[str]:
     """One compile-and-link call, with the flags pythran's own build would use."""
     from pythran import config
@@ -118,7 +125,9 @@ def _run_compiler(command: list[str]) -> bool:
     try:
         return subprocess.run(command, check=False).returncode == 0
     except OSError as err:
-        raise CompilerFailed(f"cannot run the C++ compiler '{command[0]}': {err.strerror}") from None
+        raise NoCompiler(
+            f"cannot run the C++ compiler '{command[0]}': {err.strerror} (set CXX to a C++ compiler, e.g. g++)"
+        ) from None
 
 
 def _requires_blas(cxx_source: str) -> bool:
@@ -146,9 +155,11 @@ def _failure(err: BaseException) -> dict[str, Any]:
             "message": str(err.args[0]) if err.args else type(err).__name__,
             "line": err.lineno,
         }
+    if isinstance(err, NoCompiler):
+        return {"ok": False, "stage": "toolchain", "message": str(err), "line": None}
     if isinstance(err, CompilerFailed):
         return {"ok": False, "stage": "compile", "message": str(err), "line": None}
-    return {"ok": False, "stage": "compile", "message": f"{type(err).__name__}: {err}", "line": None}
+    return {"ok": False, "stage": "internal", "message": f"{type(err).__name__}: {err}", "line": None}
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from . import adapters, levels, natural
 from .cache import Cache, Entry, cache_key, write_file
 from .errors import BuildError, CapsulesError, SpecError
 from .signatures import Signature, check_return, match
-from .spec import ExportSpec, Scan, is_kernel_file, read_scan
+from .spec import ExportSpec, Scan, decode_source, is_kernel_file, read_scan, read_source
 
 # -O3 and the host's full instruction set; pythran's own default is -O2 for a
 # generic x86-64.  -ffp-contract=off: no fused multiply-add unless the source
@@ -63,7 +63,7 @@ class Plan:
 
     def scan(self) -> Scan:
         """The exports of exactly these source bytes (pythran's parser: slow to import)."""
-        text = self.source.decode("utf-8", "replace")
+        text = decode_source(self.source, self.path)
         return read_scan(self.path, text=text, checked=self.checked, constants=self.constants)
 
 
@@ -89,7 +89,8 @@ def build_flags(portable: bool = False, checked: bool = False) -> tuple[str, ...
 
 def module_name(path: Path, key: str) -> str:
     """A module name unique to this build, so an edited kernel never meets a stale import."""
-    stem = re.sub(r"\W", "_", path.stem)
+    # ASCII only: a non-ASCII module name makes Python look for PyInitU_<punycode>
+    stem = re.sub(r"[^0-9A-Za-z_]", "_", path.stem)
     if not stem or stem[0].isdigit():
         stem = "k_" + stem
     return f"{stem}_{key[:12]}"
@@ -103,6 +104,7 @@ def kernel_files(paths: Iterable[str | Path]) -> list[Path]:
         if path.is_dir():
             files += sorted(p for p in path.glob("*.py") if is_kernel_file(p))
         elif path.exists():
+            read_source(path)  # a FIFO or a device is refused here, before anything blocks on it
             files.append(path)
         else:
             raise SpecError("no such file or directory", path=path)
@@ -124,10 +126,7 @@ def plan(
         The file cannot be read.
     """
     path = Path(path)
-    try:
-        source = path.read_bytes()
-    except OSError as err:
-        raise SpecError(f"cannot read kernel file: {err.strerror}", path=path) from None
+    source = read_source(path)
     fixed = normalize_constants(path, constants or {})
     flags = build_flags(portable, checked)
     variants = levels.portable_levels() if portable else (levels.Level(levels.NATIVE, ()),)
@@ -185,11 +184,12 @@ def build(
     cache = cache if isinstance(cache, Cache) else Cache(cache)
     files = kernel_files(paths)
     outcomes: dict[Path, BuildResult | CapsulesError] = {}
+    per_file = _constants_by_file(files, constants or {})
 
     def one(path: Path) -> None:
         try:
             outcome: BuildResult | CapsulesError = build_plan(
-                plan(path, portable=portable, checked=checked, constants=constants), cache, force=force
+                plan(path, portable=portable, checked=checked, constants=per_file[path]), cache, force=force
             )
         except CapsulesError as err:
             outcome = err
@@ -206,6 +206,28 @@ def build(
     if errors:
         raise errors[0]
     return [outcomes[f] for f in files]  # type: ignore[misc]
+
+
+def _constants_by_file(
+    files: list[Path], constants: Mapping[str, Mapping[str, float]]
+) -> dict[Path, dict[str, Mapping[str, float]]]:
+    """Each file's share of the constants: those of the natural kernels it declares.
+
+    Raises
+    ------
+    SpecError
+        A constant names a kernel that none of the files declares.
+    """
+    declared = {f: natural.kernel_names(decode_source(read_source(f), f)) if constants else set() for f in files}
+    unknown = sorted(set(constants) - set().union(*declared.values())) if files else sorted(constants)
+    if unknown:
+        where = files[0] if len(files) == 1 else None
+        raise SpecError(
+            f"constants name {', '.join(map(repr, unknown))}, which no file being built declares as a natural "
+            "kernel ('#capsules ROLE name(...)')",
+            path=where,
+        )
+    return {f: {k: v for k, v in constants.items() if k in declared[f]} for f in files}
 
 
 def build_plan(plan: Plan, cache: Cache, *, force: bool = False) -> BuildResult:
@@ -317,6 +339,8 @@ def _failure(plan: Plan, result: dict, log: Path, cache: Cache) -> BuildError:
         line = result.get("line")
         message = f"pythran: {result['message']}"
         summary = ""
+    elif result["stage"] in ("toolchain", "internal", "interrupted"):
+        line, message, summary = None, result["message"], ""
     else:
         function = _failing_function(text, plan.module_name)
         line = _def_line(plan.source, function) if function else None

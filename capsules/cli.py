@@ -13,10 +13,10 @@ from pathlib import Path
 from ._version import __version__
 from .build import BuildResult, build, kernel_files
 from .cache import Cache
-from .errors import CapsulesError
+from .errors import CapsulesError, SpecError
 from .prebuilt import build_into
 from .signatures import match
-from .spec import ExportSpec, scan
+from .spec import NOTHING_TO_BUILD, ExportSpec, scan
 
 _PRINT = threading.Lock()
 
@@ -32,6 +32,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (capsules list | head -1): stop quietly, as other tools do; point
+        # stdout at /dev/null so that Python's final flush does not fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -188,6 +193,8 @@ def _check(args: argparse.Namespace) -> int:
     for path in files:
         result = scan(path)
         problems += _report_all(result.errors)
+        if not result.exports and not result.errors:  # what build would refuse, check refuses too
+            problems += _report_all([SpecError(NOTHING_TO_BUILD, path=path)])
         for spec in (s for s in result.exports if s.capsule):
             kernels += 1
             try:

@@ -136,6 +136,12 @@ def is_real(value: object) -> bool:
     return isinstance(value, numbers) and not isinstance(value, (bool, np.bool_))
 
 
+def kernel_names(text: str) -> set[str]:
+    """The names of the natural kernels a source declares (no parsing beyond the comments)."""
+    forms = (_FORM.match(m.group(1)) for m in map(_COMMENT.match, text.splitlines()) if m)
+    return {form.group(2) for form in forms if form}
+
+
 def is_comment(line: str) -> bool:
     """Whether a source line is a ``#capsules`` role comment."""
     return _COMMENT.match(line) is not None

@@ -17,9 +17,13 @@ from __future__ import annotations
 
 import ast
 import importlib
+import io
 import logging
+import os
 import re
+import stat
 import threading
+import tokenize
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -139,6 +143,9 @@ def read_exports(
     return read_scan(path, text, checked=checked, constants=constants).exports
 
 
+NOTHING_TO_BUILD = "no '#pythran export' or '#capsules' comment: nothing to build"
+
+
 def read_scan(
     path: str | Path, text: str | None = None, *, checked: bool = False, constants: Constants | None = None
 ) -> Scan:
@@ -147,7 +154,7 @@ def read_scan(
     if result.errors:
         raise result.errors[0]
     if not result.exports:
-        raise SpecError("no '#pythran export' or '#capsules' comment: nothing to build", path=path)
+        raise SpecError(NOTHING_TO_BUILD, path=path)
     return result
 
 
@@ -216,22 +223,59 @@ def _attach(spec: ExportSpec, naturals: list[natural.NaturalSpec], tree: ast.Mod
 
 def is_kernel_file(path: Path) -> bool:
     """Whether ``path`` is a Python file with at least one pythran export comment."""
-    if path.suffix != ".py" or not path.is_file():
+    if path.suffix != ".py":
         return False
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
+        text = read_source(path).decode("utf-8", "replace")
+    except SpecError:
         return False
     return any(_EXPORT.match(line) or natural.is_comment(line) for line in text.splitlines())
 
 
-def _read_text(path: str | Path) -> str:
+def read_source(path: str | Path) -> bytes:
+    """A kernel file's bytes; only regular files (a FIFO or a device would block or never end).
+
+    Raises
+    ------
+    SpecError
+        The file is missing, not a regular file, or unreadable.
+    """
     try:
-        return Path(path).read_text(encoding="utf-8")
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise SpecError("not a regular file (a kernel file must be a plain .py file)", path=path)
+        return Path(path).read_bytes()
     except FileNotFoundError:
         raise SpecError("no such kernel file", path=path) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise SpecError(f"cannot read kernel file: {err}", path=path) from None
+    except OSError as err:
+        raise SpecError(f"cannot read kernel file: {err.strerror}", path=path) from None
+
+
+def decode_source(data: bytes, path: str | Path) -> str:
+    """Source bytes as text, the way Python reads a module: a UTF-8 BOM or a PEP 263 coding line honoured."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        return data.decode(encoding)
+    except (SyntaxError, LookupError, UnicodeDecodeError) as err:
+        reason = err.reason if isinstance(err, UnicodeDecodeError) else str(err)
+        raise SpecError(
+            f"cannot decode the kernel file ({reason}); save it as UTF-8 or declare its encoding (PEP 263)",
+            path=path,
+            line=_first_bad_line(data),
+        ) from None
+
+
+def _first_bad_line(data: bytes) -> int | None:
+    """The line of the first byte that is not UTF-8, if any."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return data.count(b"\n", 0, err.start) + 1
+    return None
+
+
+def _read_text(path: str | Path) -> str:
+    return decode_source(read_source(path), path)
 
 
 def _parse_python(text: str, path: str | Path) -> ast.Module:
