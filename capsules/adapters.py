@@ -62,46 +62,41 @@ template <class R, class F> double call_double(F &&call) {
 
 inline void failed_without_error(const char *where);
 
-inline std::atomic<bool> &failing_flag();
+// Stopping SciPy's loop.  Python runs signal handlers (Ctrl-C) only between
+// bytecodes, and SciPy's ndimage loops go on calling after a failure until
+// the end of the image (they stop only when no exception is set).  So now
+// and then an entry point asks Python whether a signal or a failure is
+// pending, and while one is, it returns at once.  A mapping asks at the
+// start of each output row (its coordinates say where it is: nothing extra
+// to count); the other roles every 256 calls, through a relaxed countdown
+// (no locked instruction) that a failure sets to ask at every call.
+inline std::atomic<int> countdown{256};
+inline bool stop_now() {
+  PyGILState_STATE gil = PyGILState_Ensure();
+  bool stop = PyErr_Occurred() != nullptr || PyErr_CheckSignals() != 0;
+  PyGILState_Release(gil);
+  countdown.store(stop ? 1 : 256, std::memory_order_relaxed);
+  return stop;
+}
+inline bool must_stop() {
+  int left = countdown.load(std::memory_order_relaxed) - 1;
+  countdown.store(left, std::memory_order_relaxed);
+  return left <= 0 && stop_now();
+}
+inline bool must_stop_at_row(const npy_intp *out_coords, int rank) {
+  return rank > 0 && out_coords[rank - 1] == 0 && stop_now();
+}
+template <class T> T fail(T value) {
+  countdown.store(1, std::memory_order_relaxed);
+  return value;
+}
 
 template <class R, class F> int call_flag(F &&call, const char *where) {
   if constexpr (to_int<R>) {
     if (call()) return 1;
     failed_without_error(where);  // SciPy would only say "unknown error"
-    failing_flag().store(true, std::memory_order_relaxed);
   }
-  return 0;
-}
-
-// Every 256 calls, a pending signal (Ctrl-C) stops SciPy's loop: a relaxed
-// counter (no locked instruction) and, rarely, PyErr_CheckSignals.
-inline std::atomic<unsigned> ticks{0};
-inline bool interrupted() {
-  unsigned t = ticks.load(std::memory_order_relaxed) + 1;
-  ticks.store(t, std::memory_order_relaxed);
-  if (t % 256u) return false;
-  PyGILState_STATE gil = PyGILState_Ensure();
-  bool stop = PyErr_CheckSignals() != 0;
-  PyGILState_Release(gil);
-  return stop;
-}
-
-// After a failure (an exception, Ctrl-C), SciPy's ndimage loops go on
-// calling until the end of the image (they stop only when no exception is
-// set), and quad may too: while the error is still pending, every call
-// returns at once.  The fast path is one relaxed load.
-inline std::atomic<bool> failing{false};
-inline bool still_failing() {
-  PyGILState_STATE gil = PyGILState_Ensure();
-  bool pending = PyErr_Occurred() != nullptr;
-  PyGILState_Release(gil);
-  if (!pending) failing.store(false, std::memory_order_relaxed);  // handled: a new SciPy call
-  return pending;
-}
-inline std::atomic<bool> &failing_flag() { return failing; }
-template <class T> T fail(T value) {
-  failing.store(true, std::memory_order_relaxed);
-  return value;
+  return fail(0);
 }
 
 // Set capsules.errors.KernelError(message), caused by the exception in
@@ -189,8 +184,7 @@ def _entry(spec: ExportSpec, sig: Signature, where: str) -> str:
         f"// {spec.pythran} -> {sig.text}\n"
         f"static {sig.form.ret} {entry_name(spec.name)}({params}) {{\n"
         f"  using R = capsules_rt::result_t<decltype(&{function})>;\n"
-        f"  if (capsules_rt::failing.load(std::memory_order_relaxed) && capsules_rt::still_failing()) return {fail};\n"
-        f"  if (capsules_rt::interrupted()) return {failed};\n"
+        f"  if ({_interrupt_check(sig)}) return {failed};\n"
         f"  try {{\n"
         f"    return {convert};\n"
         f"  }} catch (...) {{\n"
@@ -198,6 +192,12 @@ def _entry(spec: ExportSpec, sig: Signature, where: str) -> str:
         f"    return {failed};\n"
         f"  }}\n}}\n"
     )
+
+
+def _interrupt_check(sig: Signature) -> str:
+    if "geometric_transform" in sig.form.targets:  # a0: the output coordinates, a2: their rank
+        return "capsules_rt::must_stop_at_row(a0, a2)"
+    return "capsules_rt::must_stop()"
 
 
 def _c_string(text: str) -> str:
