@@ -1,7 +1,8 @@
 """The compiler child process: pythran C++ generation, entry points, one compiler call.
 
-Run as ``python -I .../capsules/_compile.py REQUEST.json`` in the build's
-private staging directory.  Each build runs in its own process so that
+Run as ``python -I .../capsules/_compile.py [PYTHRAN_DIR]`` in the build's
+private staging directory; it imports pythran at once and then reads its
+request (JSON) from stdin, so that the import overlaps the parent's work.  Each build runs in its own process so that
 parallel builds share no global state (pythran has plenty), and so that
 everything pythran and the compiler print goes to the build log the parent
 captures.  The result is written as JSON next to the request.
@@ -36,10 +37,22 @@ SHARED = {"darwin": ("-bundle", "-undefined", "dynamic_lookup")}
 
 
 def main(argv: list[str]) -> int:
-    request = json.loads(Path(argv[0]).read_text())
-    sys.path += request.get("path", [])  # where pythran lives, after the standard library
+    sys.path += argv  # where pythran lives, after the standard library
+    started = time.perf_counter()
+    try:  # what the build needs of pythran (most of it), while the parent still scans the kernel file
+        import pythran.config
+        import pythran.spec
+        import pythran.toolchain  # noqa: F401
+    except BaseException:  # noqa: BLE001 - reported with the request below
+        pass
+    imported = time.perf_counter() - started
+    text = sys.stdin.read()
+    if not text:
+        return 0  # the parent stopped before sending a request
+    request = json.loads(text)
     try:
         result = _compile(request)
+        result["seconds"] = {"import_pythran": round(imported, 4), **result["seconds"]}
     except KeyboardInterrupt:
         result = {"ok": False, "stage": "interrupted", "message": "interrupted", "line": None}
     except BaseException as err:  # every failure must reach the parent as data
@@ -53,11 +66,10 @@ def main(argv: list[str]) -> int:
 
 
 def _compile(request: dict[str, Any]) -> dict[str, Any]:
-    timings = {"start": time.perf_counter()}
     import pythran
     from pythran.spec import spec_parser
 
-    timings["import_pythran"] = time.perf_counter()
+    timings = {"start": time.perf_counter()}
     source = Path(request["source"]).read_text(encoding="utf-8")
     name, outdir = request["module_name"], Path(request["outdir"])
     specs = spec_parser(source)

@@ -17,8 +17,9 @@ import subprocess
 import sys
 import sysconfig
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -247,18 +248,19 @@ def build_plan(plan: Plan, cache: Cache, *, force: bool = False) -> BuildResult:
 
 
 def _compile(plan: Plan, cache: Cache) -> Entry:
-    scanned = time.perf_counter()
-    scan, signatures = check(plan)
-    scanned = time.perf_counter() - scanned
-    exports = scan.exports
-    capsules = [(s, signatures[s.name]) for s in exports if s.capsule]
-    with cache.staging() as staged:
+    with cache.staging() as staged, _child(staged) as child:
+        # the child starts first: its import of pythran overlaps this process's scan
+        scanned = time.perf_counter()
+        scan, signatures = check(plan)
+        scanned = time.perf_counter() - scanned
+        exports = scan.exports
+        capsules = [(s, signatures[s.name]) for s in exports if s.capsule]
         source = staged / plan.path.name
         # exactly the bytes the key was computed from, plus the generated adapters
         source.write_text(scan.source, encoding="utf-8")
         start = time.perf_counter()
-        result = _run_child(plan, capsules, source, staged, cache)
-        child = time.perf_counter() - start
+        result = _run_child(child, plan, capsules, source, staged, cache)
+        child_seconds = time.perf_counter() - start
         for spec, sig in capsules:
             check_return(spec, sig, result["returns"][spec.name])
         data = {
@@ -270,13 +272,41 @@ def _compile(plan: Plan, cache: Cache) -> Entry:
             "inputs": plan.inputs,
             "build_seconds": round(time.perf_counter() - start, 3),
             # where a build's time goes (benchmarks/build_latency.py)
-            "phase_seconds": {"scan": round(scanned, 4), "child": round(child, 4), **result["seconds"]},
+            "phase_seconds": {"scan": round(scanned, 4), "child": round(child_seconds, 4), **result["seconds"]},
         }
         return cache.publish(staged, plan.key, data)
 
 
+@contextmanager
+def _child(staged: Path) -> Iterator[subprocess.Popen]:
+    """The compiler child, started in the staging directory; it waits for its request on stdin.
+
+    Isolated (-I) and in the staging directory: nothing of where the user
+    stands (a math.py, a pyproject.toml, a capsules/ folder) and no PYTHON*
+    variable reaches the build.  Killed if the build stops before it ran.
+    """
+    with open(staged / "build.log", "wb") as log:
+        child = subprocess.Popen(
+            [sys.executable, "-I", str(Path(__file__).with_name("_compile.py")), *_pythran_path()],
+            cwd=staged, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
+        )
+        try:
+            yield child
+        finally:
+            if child.poll() is None:
+                child.kill()
+            child.wait()
+            if child.stdin is not None:
+                child.stdin.close()
+
+
 def _run_child(
-    plan: Plan, capsules: list[tuple[ExportSpec, Signature]], source: Path, staged: Path, cache: Cache
+    child: subprocess.Popen,
+    plan: Plan,
+    capsules: list[tuple[ExportSpec, Signature]],
+    source: Path,
+    staged: Path,
+    cache: Cache,
 ) -> dict:
     request = {
         "source": str(source),
@@ -290,28 +320,15 @@ def _run_child(
         ],
         "exports_symbol": adapters.EXPORTS_SYMBOL,
         "result": str(staged / "result.json"),
-        "path": _pythran_path(),
     }
-    (staged / "request.json").write_text(json.dumps(request))
-    log = staged / "build.log"
-    with open(log, "wb") as out:
-        # isolated (-I) and in the staging directory: nothing of where the
-        # user stands (a math.py, a pyproject.toml, a capsules/ folder) and no
-        # PYTHON* variable reaches the build
-        subprocess.run(
-            [sys.executable, "-I", str(Path(__file__).with_name("_compile.py")), str(staged / "request.json")],
-            cwd=staged,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            check=False,
-        )
+    (staged / "request.json").write_text(json.dumps(request))  # kept with the log, for a failed build
+    child.communicate(json.dumps(request).encode())
     try:
         result = json.loads((staged / "result.json").read_text())
     except (OSError, ValueError):
-        result = {"ok": False, "stage": "compile", "message": "the compiler process died", "line": None}
+        result = {"ok": False, "stage": "internal", "message": "the compiler process died", "line": None}
     if not result["ok"]:
-        raise _failure(plan, result, log, cache)
+        raise _failure(plan, result, staged / "build.log", cache)
     return result
 
 
