@@ -675,11 +675,11 @@ def _version(distribution: str) -> str:
 
 
 def compiler_env_notes() -> list[str]:
-    """Warn about variables pythran's compile step reads that capsules' cache key does not record."""
+    """Note compiler variables that change capsules' builds (they are in its cache key) but not the C reference."""
     return [
-        f"{name}={os.environ[name]!r} is set: pythran's compile step uses it, but capsules' cache key does not "
-        "record it, so builds cached under another value are reused as they are."
-        for name in ("CXXFLAGS", "LDFLAGS", "CXX", "CC")
+        f"{name}={os.environ[name]!r} is set: it reaches capsules' compile command (and its cache key), "
+        "not the hand-written C's gcc command."
+        for name in ("CXXFLAGS", "LDFLAGS", "CXX", "CPPFLAGS")
         if os.environ.get(name)
     ]
 
