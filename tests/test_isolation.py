@@ -110,3 +110,26 @@ def test_cli_in_a_hostile_project_root(hostile_dir, tmp_path):
         assert done.returncode == 0, done.stdout + done.stderr
         assert "Traceback" not in done.stdout + done.stderr
     assert "1 module(s), 1 compiled" in done.stdout
+
+
+@pytest.mark.compile
+@pytest.mark.parametrize("portable", [False, True], ids=["native", "every-level"])
+def test_a_second_compiler_builds_the_same_results(tmp_path, monkeypatch, portable):
+    if shutil.which("clang++") is None:
+        pytest.skip("clang++ is not installed (Debian: apt-get install clang); .ci/run installs it as root")
+    import ctypes
+
+    import numpy as np
+
+    monkeypatch.setenv("CXX", "clang++")
+    mod = capsules.load(KERNELS / "genz.py", cache=_private(tmp_path / "clang"), portable=portable)
+    assert "clang" in (mod.entry.directory / "build.log").read_text().splitlines()[0]
+    rng = np.random.default_rng(7)
+    double_p = ctypes.POINTER(ctypes.c_double)
+    for kernel in mod:
+        fn = kernel.as_ctypes()
+        for n in (1, 3):
+            data = np.concatenate([rng.uniform(0.1, 3.0, n), rng.uniform(0.0, 1.0, n)])
+            x = rng.uniform(0.0, 1.0, n)
+            # -ffp-contract=off: no fused multiply-adds, so clang's build equals plain Python too
+            assert fn(n, x.ctypes.data_as(double_p), data.ctypes.data) == kernel.py(n, x, data)
