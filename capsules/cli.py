@@ -25,7 +25,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code (0 success, 1 any error)."""
     args = _parser().parse_args(argv)
     try:
-        return args.run(args)
+        code = args.run(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in Python's final flush
+        return code
     except CapsulesError as err:
         _error(err)
         return 1
