@@ -39,6 +39,7 @@ PORTABLE_FLAGS = ("-O3", "-ffp-contract=off", "-g0")
 # A checked build turns pythran's asserts on (Python's CFLAGS define NDEBUG).
 CHECKED_FLAGS = ("-UNDEBUG",)
 SUMMARY_LINES = 20
+SOURCE_COPY = "source.orig"  # in each entry: the exact source bytes it was built from
 
 
 @dataclass(frozen=True)
@@ -256,8 +257,10 @@ def _compile(plan: Plan, cache: Cache) -> Entry:
         exports = scan.exports
         capsules = [(s, signatures[s.name]) for s in exports if s.capsule]
         source = staged / plan.path.name
-        # exactly the bytes the key was computed from, plus the generated adapters
+        # what pythran compiles: the source plus the generated adapters; and the
+        # exact bytes the key was computed from, for pickling after an edit
         source.write_text(scan.source, encoding="utf-8")
+        (staged / SOURCE_COPY).write_bytes(plan.source)
         start = time.perf_counter()
         result = _run_child(child, plan, capsules, source, staged, cache)
         child_seconds = time.perf_counter() - start

@@ -77,7 +77,7 @@ class Entry:
         return {name: self.directory / v["binary"] for name, v in self.data["variants"].items()}
 
 
-def verified(directory: Path, data: Any, *, installed: bool = False) -> Entry:
+def verified(directory: Path, data: Any, *, installed: bool = False, any_owner: bool = False) -> Entry:
     """The entry ``data`` describes in ``directory``, its chosen variant checked against its sha256.
 
     Every directory and file on the way to the binary must be safe to import
@@ -95,7 +95,7 @@ def verified(directory: Path, data: Any, *, installed: bool = False) -> Entry:
     check_entry_data(data)
     level = levels.pick(list(data["variants"]))
     entry = Entry(data["key"], directory, level, data)
-    check_trusted(entry.binary, directory.parent.parent, installed=installed)
+    check_trusted(entry.binary, directory.parent.parent, installed=installed, any_owner=any_owner)
     if _sha256_file(entry.binary) != data["variants"][level]["sha256"]:
         raise ValueError(f"{entry.binary}: sha256 mismatch")
     return entry
@@ -120,14 +120,15 @@ def check_entry_data(data: Any) -> None:
         raise ValueError("entry.json lacks fields or has fields of the wrong type")
 
 
-def check_trusted(path: Path, top: Path, *, installed: bool = False) -> None:
+def check_trusted(path: Path, top: Path, *, installed: bool = False, any_owner: bool = False) -> None:
     """Refuse to import ``path`` if anyone but its owner could have changed it or a folder above it.
 
     Checks ``path`` and every directory from ``top`` down to it, as OpenSSH
     checks its key files: no symlinks below ``top``; for a cache, owned by
     the current user and not writable by group or others; for an
     ``installed`` package's prebuilt binaries, owned by the current user or
-    root and not writable by others (a umask of 002 is common there).
+    root and not writable by others (a umask of 002 is common there);
+    ``any_owner``: a read-only cache the user listed in ``$CAPSULES_CACHE_PATH``.
     """
     top = Path(os.path.abspath(top))
     chain = [Path(os.path.abspath(path))]
@@ -141,7 +142,7 @@ def check_trusted(path: Path, top: Path, *, installed: bool = False) -> None:
             problem = "is a symbolic link"
         elif info.st_mode & (stat.S_IWOTH if installed else stat.S_IWGRP | stat.S_IWOTH):
             problem = f"is writable by others (mode {stat.S_IMODE(info.st_mode):o})"
-        elif uid is not None and info.st_uid != uid and (not installed or info.st_uid != 0):
+        elif uid is not None and not any_owner and info.st_uid != uid and (not installed or info.st_uid != 0):
             problem = "belongs to another user"
         if problem:
             raise CacheError(f"{item} {problem}; refusing to load a binary through it", path=path)
@@ -166,7 +167,10 @@ class Cache:
         for sub in (self.root, self.base, self.base / "tmp", self.base / "locks", self.base / "logs"):
             _private_dir(sub)
         if not (self.root / TAG_FILE).is_file():
-            write_file(self.root / TAG_FILE, TAG.encode())
+            try:
+                write_file(self.root / TAG_FILE, TAG.encode())
+            except OSError:
+                pass  # a cache on a read-only file system still serves its builds
 
     @classmethod
     def existing(cls, root: str | Path | None = None) -> Cache:
@@ -210,13 +214,29 @@ class Cache:
         path = self.base / "locks" / f"{key}.lock"
         if path.is_symlink():
             raise CacheError("the lock file is a symbolic link; refusing to follow it", path=path)
-        with FileLock(str(path)):
+        try:
+            lock = FileLock(str(path))
+            lock.acquire()
+        except OSError as err:
+            raise unwritable(path.parent, err) from None
+        try:
             yield
+        finally:
+            lock.release()
 
     @contextmanager
     def staging(self) -> Iterator[Path]:
-        """A private directory to build in; removed afterwards unless published."""
-        path = Path(tempfile.mkdtemp(prefix="build-", dir=self.base / "tmp"))
+        """A private directory to build in; removed afterwards unless published.
+
+        Raises
+        ------
+        CacheError
+            The cache cannot be written (read-only, full): says where.
+        """
+        try:
+            path = Path(tempfile.mkdtemp(prefix="build-", dir=self.base / "tmp"))
+        except OSError as err:
+            raise unwritable(self.base / "tmp", err) from None
         try:
             yield path
         finally:
@@ -270,6 +290,33 @@ class Cache:
                 if own.fullmatch(child.name) and not child.is_symlink():
                     _remove(child)
         return count
+
+
+def unwritable(path: Path, err: OSError) -> CacheError:
+    """The error for a cache that cannot be written: where, why, and what to do."""
+    return CacheError(
+        f"cannot write in the cache ({err.strerror}); to build, set CAPSULES_CACHE (or --cache) to a writable "
+        "directory; to use this cache's builds without writing, list its root in CAPSULES_CACHE_PATH",
+        path=path,
+    )
+
+
+def read_only_lookup(key: str) -> Entry | None:
+    """The entry of ``key`` in the read-only caches of ``$CAPSULES_CACHE_PATH``, searched in order.
+
+    Such caches (prepared in a container image or on a cluster's shared file
+    system) are never written; listing one is trusting whoever owns it, so
+    only symlinks and write access for others are refused there.
+    """
+    for root in filter(None, os.environ.get("CAPSULES_CACHE_PATH", "").split(os.pathsep)):
+        directory = Path(root).expanduser() / FORMAT / key
+        try:
+            data = json.loads((directory / ENTRY_FILE).read_text())
+            if isinstance(data, dict) and data.get("key") == key:
+                return verified(directory, data, installed=True, any_owner=True)
+        except (OSError, ValueError):
+            continue
+    return None
 
 
 def _remove(path: Path) -> None:

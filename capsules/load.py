@@ -25,7 +25,7 @@ from scipy import LowLevelCallable
 
 from . import adapters, natural, prebuilt
 from .build import Plan, build_plan, plan
-from .cache import Cache, Entry
+from .cache import Cache, Entry, read_only_lookup
 from .errors import BuildError, CacheError, CapsulesError, PrebuiltError, UserDataError
 from .signatures import Signature, match
 from .spec import ExportSpec
@@ -231,6 +231,9 @@ def from_entry(path: Path, entry: Entry) -> KernelModule:
 
 def _find_entry(planned: Plan, cache: Cache | str | Path | None, build: bool, unsuitable: str | None) -> Entry:
     """The cache's entry for a plan, built if allowed; ``unsuitable`` says why prebuilt binaries were passed over."""
+    shared = read_only_lookup(planned.key)  # $CAPSULES_CACHE_PATH, in front of the user's own cache
+    if shared is not None:
+        return shared
     if build:
         try:
             return build_plan(planned, cache if isinstance(cache, Cache) else Cache(cache)).entry

@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 from scipy import LowLevelCallable
 
-from .build import build_plan, plan
-from .cache import KEY, Cache, Entry, check_entry_data
+from .build import SOURCE_COPY, build_plan, plan
+from .cache import KEY, Cache, Entry, check_entry_data, read_only_lookup
 from .errors import CacheError, CapsulesError
 from .load import _LOADED, Kernel, KernelModule, _Callable, from_entry
 
@@ -142,7 +142,7 @@ def receive_callable(kernel: Kernel, user_data: np.ndarray | None) -> LowLevelCa
 def _find(shipment: Shipment, cache: Cache) -> tuple[KernelModule, str]:
     source = _source_copy(shipment, cache)
     planned = plan(source, portable=shipment.portable, checked=shipment.checked, constants=shipment.constants)
-    entry = cache.lookup(planned.key)
+    entry = read_only_lookup(planned.key) or cache.lookup(planned.key)
     if entry is not None:
         return _module(shipment, source, entry), "cache"
     if _suits(shipment.inputs, planned.inputs):
@@ -204,7 +204,8 @@ def _source_copy(shipment: Shipment, cache: Cache) -> Path:
 def _built_source(module: KernelModule) -> bytes:
     """The exact bytes the module's binary was built from (its file may have changed since)."""
     want = module.entry.data["inputs"]["source_sha256"]
-    candidates = [module.entry.directory / module.path.name, module.path, *module.entry.directory.glob("*.py")]
+    directory = module.entry.directory
+    candidates = [directory / SOURCE_COPY, directory / module.path.name, module.path, *directory.glob("*.py")]
     for path in candidates:
         try:
             source = path.read_bytes()

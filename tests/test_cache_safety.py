@@ -133,3 +133,27 @@ def test_altered_pickles_are_refused(built, change):
 def test_pickle_round_trip_still_works(built):
     _, mod = built
     assert pickle.loads(pickle.dumps(mod)).f.signature == mod.f.signature
+
+
+@pytest.mark.compile
+def test_builds_load_from_a_read_only_cache_on_the_search_path(built, tmp_path, monkeypatch):
+    shared, mod = built
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("CAPSULES_CACHE_PATH", f"{tmp_path / 'missing'}{os.pathsep}{shared}")
+    copy = tmp_path / "copy" / "integrands.py"  # a fresh load of the same source, elsewhere
+    copy.parent.mkdir()
+    shutil.copy(mod.path, copy)
+    # the user's own cache cannot even be created: the shared one serves the build
+    loaded = capsules.load(copy, cache=blocker / "cache", build=False)
+    assert loaded.entry.directory.parent.parent == shared
+    assert loaded.f.py(3, [1.0, 2.0, 3.0], [0.5]) == 0.5 + 1.0 - 2.0 * 3.0
+
+
+@pytest.mark.compile
+def test_a_shared_cache_others_can_write_is_refused(built, tmp_path, monkeypatch):
+    shared, mod = built
+    mod.entry.directory.chmod(0o777)
+    monkeypatch.setenv("CAPSULES_CACHE_PATH", str(shared))
+    with pytest.raises(capsules.CacheError, match="writable by others"):
+        capsules.load(mod.path, cache=tmp_path / "own", build=False)

@@ -164,3 +164,22 @@ def test_process_pool_sweep_equals_the_serial_loop(genz: capsules.KernelModule, 
             parallel = list(pool.map(integrate_2d, callables))
     assert parallel == serial
     assert any(cache.glob(f"v1/{genz.key}/*.so"))  # the carried binary, published once by the first worker
+
+
+@pytest.mark.compile
+@pytest.mark.parametrize(
+    "text",
+    [
+        "#pythran export capsule f(int32, float64*)\ndef f(n, x):\n    return x[0] + 1.0\n",
+        "#capsules integrand f(x)\ndef f(x):\n    return x + 1.0\n",
+    ],
+    ids=["raw", "natural"],
+)
+def test_a_module_pickles_after_its_file_is_edited(tmp_path, text):
+    path = tmp_path / "edited.py"
+    path.write_text(text)
+    mod = capsules.load(path, cache=tmp_path / "cache")
+    path.write_text(text.replace("1.0", "2.0"))  # edited after the build
+    shipment = ship.pack(mod)
+    assert shipment.source == text.encode()  # the bytes it was built from, not the edited file
+    assert pickle.loads(pickle.dumps(mod)) is mod
