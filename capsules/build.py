@@ -363,6 +363,8 @@ def _failure(plan: Plan, result: dict, log: Path, cache: Cache) -> BuildError:
         line, message, summary = None, result["message"], ""
     else:
         function = _failing_function(text, plan.module_name)
+        if function and function.startswith(natural.PREFIX):  # a generated adapter: name the user's kernel
+            function = function[len(natural.PREFIX) :]
         line = _def_line(plan.source, function) if function else None
         message = f"C++ compilation of '{function}' failed" if function else "C++ compilation failed"
         summary = summarize(text)

@@ -226,7 +226,9 @@ def _report_all(errors: Sequence[CapsulesError]) -> int:
 def _error(err: CapsulesError) -> None:
     print(str(err), file=sys.stderr)
     if err.source_line:
-        print(f"    {err.source_line.strip()}", file=sys.stderr)
+        # escaped: a form feed or a stray control character must not break the report's lines
+        shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in err.source_line.strip())
+        print(f"    {shown}", file=sys.stderr)
 
 
 def _table(rows: list[tuple[str, ...]], notes: dict[int, list[str]] | None = None) -> None:
