@@ -374,11 +374,21 @@ class _Checked(ast.NodeTransformer):
         return node
 
 
-def checked_module(text: str, specs: list[NaturalSpec]) -> str:
-    """The module rewritten for a checked build (see :class:`_Checked`)."""
+def checked_module(text: str, specs: list[NaturalSpec], directives: list[str]) -> tuple[str, dict[int, int]]:
+    """The module rewritten for a checked build (see :class:`_Checked`), and its line map.
+
+    ``directives`` are pythran's comments (each with its continuation lines),
+    which unparsing drops: they follow the code verbatim.  The map takes a
+    line of the rewritten module to the user's line, so that errors name it.
+    """
     tree = ast.parse(text)
     views = {spec.name: set(spec.provided) for spec in specs if spec.role != "integrand"}
     tree = ast.fix_missing_locations(_Checked(views).visit(tree))
-    # unparse drops comments: keep pythran's export comments, verbatim, after the code
-    directives = [line.strip() for line in text.splitlines() if re.match(r"^\s*#\s*pythran", line)]
-    return ast.unparse(tree) + "\n\n" + "\n".join(directives) + "\n"
+    code = ast.unparse(tree)
+    # parsing the unparsed code gives the same tree, node for node: pair their lines
+    lines = {
+        new.lineno: old.lineno
+        for old, new in zip(ast.walk(tree), ast.walk(ast.parse(code)))
+        if isinstance(new, ast.stmt) and isinstance(old, ast.stmt)
+    }
+    return code + "\n\n" + "\n".join(directives) + "\n", lines

@@ -127,6 +127,12 @@ class Scan:
     exports: tuple[ExportSpec, ...]
     errors: tuple[CapsulesError, ...]
     source: str = ""  # what to compile: the module (rewritten if checked) and the generated adapters
+    # a line of ``source`` -> the user's line, where they differ (a checked build's rewritten module)
+    lines: Mapping[int, int] = field(default_factory=dict)
+
+    def user_line(self, line: int | None) -> int | None:
+        """The user's line for a line of :attr:`source`."""
+        return self.lines.get(line, line) if line is not None and self.lines else line
 
 
 def read_exports(
@@ -187,8 +193,11 @@ def scan(
         except CapsulesError as err:
             errors.append(err)
             exports.remove(spec)
-    body = natural.checked_module(text, naturals) if checked else text
-    return Scan(str(path), tuple(_merge_overloads(exports)), tuple(errors), body + generated)
+    body, lines = text, {}
+    if checked:
+        directives = ["\n".join(line.strip() for line in block) for _, block in _export_blocks(text.splitlines())]
+        body, lines = natural.checked_module(text, naturals, directives)
+    return Scan(str(path), tuple(_merge_overloads(exports)), tuple(errors), body + generated, lines)
 
 
 def _scan_text(text: str, tree: ast.Module, path: str, errors: list[CapsulesError]) -> list[ExportSpec]:

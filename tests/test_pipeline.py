@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -299,3 +300,21 @@ def test_python_m_capsules_runs(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert "double (int, double *, void *)" in out.stdout
+
+
+@pytest.mark.compile
+@pytest.mark.parametrize("checked", [False, True], ids=["default", "checked"])
+def test_pythran_errors_name_the_users_line_in_every_build(write_kernel, cache_dir, checked):
+    path = write_kernel("# a comment\n" + PYTHRAN_ERROR)  # a comment, a blank line: the error is on line 5
+    with pytest.raises(capsules.BuildError, match=rf"^{re.escape(str(path))}:5: pythran: Unbound identifier"):
+        capsules.build([path], cache=cache_dir, checked=checked)
+
+
+@pytest.mark.compile
+def test_a_two_line_export_comment_builds_checked_too(write_kernel, cache_dir):
+    path = write_kernel(
+        "#pythran export capsule f(int32,\n#                         float64*)\ndef f(n, x):\n    return x[0] / 2.0\n"
+    )
+    for checked in (False, True):
+        mod = capsules.load(path, cache=cache_dir, checked=checked)
+        assert mod.f.signature == "double (int, double *)"
