@@ -356,7 +356,7 @@ def _failure(plan: Plan, result: dict, log: Path, cache: Cache) -> BuildError:
     text = log.read_text(errors="replace")
     lines = plan.source.decode("utf-8", "replace").splitlines()
     if result["stage"] == "pythran":
-        line = plan.scan().user_line(result.get("line")) if plan.checked else result.get("line")
+        line = plan.scan().user_line(result.get("line"))
         message = f"pythran: {result['message']}"
         summary = ""
     elif result["stage"] in ("toolchain", "internal", "interrupted"):

@@ -204,11 +204,15 @@ def _names(text: str | None) -> tuple[str, ...]:
     return tuple(n.strip() for n in (text or "").split(",") if n.strip())
 
 
-def adapters(specs: list[NaturalSpec], *, checked: bool = False) -> str:
-    """Pythran source to append to a module: the helpers and one raw capsule per natural kernel."""
-    if not specs and not checked:
+def adapters(specs: list[NaturalSpec], *, checked: bool = False, division: bool = False) -> str:
+    """Pythran source to append to a module: the helpers and one raw capsule per natural kernel.
+
+    ``division``: the module's ``//`` and ``%`` were rewritten to the integer-division helpers.
+    """
+    if not specs and not checked and not division:
         return ""
-    parts = [_HELPERS.format(checked=_CHECKED_HELPERS if checked else "")]
+    helpers = _CHECKED_HELPERS if checked else _DIVISION_HELPERS if division else ""
+    parts = [_HELPERS.format(checked=helpers)]
     parts += [_adapter(spec, checked) for spec in specs]
     return "\n".join(parts)
 
@@ -219,6 +223,23 @@ _HELPERS = '''
 from numpy.ctypeslib import as_array as _capsules_as_array
 import numpy as _capsules_np
 {checked}'''
+
+# Every build: an integer // or % by zero raises, as in Python, instead of
+# SIGFPE.  isinstance is decided at compile time: floats keep IEEE semantics
+# and pay nothing, integers one compare next to a division.
+_DIVISION_HELPERS = '''
+
+def _capsules_ifloordiv(a, b):
+    if isinstance(b, int) and b == 0:
+        raise ZeroDivisionError("integer division or modulo by zero")
+    return a // b
+
+
+def _capsules_imod(a, b):
+    if isinstance(b, int) and b == 0:
+        raise ZeroDivisionError("integer division or modulo by zero")
+    return a % b
+'''
 
 _CHECKED_HELPERS = '''
 
@@ -374,8 +395,27 @@ class _Checked(ast.NodeTransformer):
         return node
 
 
-def checked_module(text: str, specs: list[NaturalSpec], directives: list[str]) -> tuple[str, dict[int, int]]:
-    """The module rewritten for a checked build (see :class:`_Checked`), and its line map.
+class _IntegerDivision(_Checked):
+    """Every build: ``//`` and ``%`` through helpers that raise for an integer zero (nothing else)."""
+
+    _DIVISION = {ast.FloorDiv: "_capsules_ifloordiv", ast.Mod: "_capsules_imod"}
+
+    def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
+        return self.generic_visit(node)
+
+
+def has_integer_division(tree: ast.Module) -> bool:
+    """Whether a module uses ``//`` or ``%`` (and so needs the rewrite of every build)."""
+    return any(
+        isinstance(node, (ast.BinOp, ast.AugAssign)) and isinstance(node.op, (ast.FloorDiv, ast.Mod))
+        for node in ast.walk(tree)
+    )
+
+
+def rewritten_module(
+    text: str, specs: list[NaturalSpec], directives: list[str], *, checked: bool
+) -> tuple[str, dict[int, int]]:
+    """The module as a build compiles it (see :class:`_Checked`, :class:`_IntegerDivision`), and its line map.
 
     ``directives`` are pythran's comments (each with its continuation lines),
     which unparsing drops: they follow the code verbatim.  The map takes a
@@ -383,7 +423,8 @@ def checked_module(text: str, specs: list[NaturalSpec], directives: list[str]) -
     """
     tree = ast.parse(text)
     views = {spec.name: set(spec.provided) for spec in specs if spec.role != "integrand"}
-    tree = ast.fix_missing_locations(_Checked(views).visit(tree))
+    rewrite = _Checked(views) if checked else _IntegerDivision({})
+    tree = ast.fix_missing_locations(rewrite.visit(tree))
     code = ast.unparse(tree)
     # parsing the unparsed code gives the same tree, node for node: pair their lines
     lines = {

@@ -176,12 +176,22 @@ def scan(
     raised as :class:`SpecError`.
     """
     text = _read_text(path) if text is None else text
+    # CPython 3.11's ast.parse is not safe in parallel threads (builds use -j): one scan at a time
+    with _AST_LOCK:
+        return _scan(path, text, checked, constants)
+
+
+_AST_LOCK = threading.Lock()
+
+
+def _scan(path: str | Path, text: str, checked: bool, constants: Constants | None) -> Scan:
     tree = _parse_python(text, path)
     naturals, errors = natural.find(text, path, tree)
     if constants:
         naturals, problems = natural.specialize(naturals, constants)
         errors += problems
-    generated = natural.adapters(naturals, checked=checked)
+    division = not checked and natural.has_integer_division(tree)
+    generated = natural.adapters(naturals, checked=checked, division=division)
     exports = _scan_text(text, tree, str(path), errors)
     if generated:
         made = _scan_text(generated, ast.parse(generated), str(path), errors)
@@ -194,9 +204,9 @@ def scan(
             errors.append(err)
             exports.remove(spec)
     body, lines = text, {}
-    if checked:
+    if checked or division:  # else the user's text is compiled as it is
         directives = ["\n".join(line.strip() for line in block) for _, block in _export_blocks(text.splitlines())]
-        body, lines = natural.checked_module(text, naturals, directives)
+        body, lines = natural.rewritten_module(text, naturals, directives, checked=checked)
     return Scan(str(path), tuple(_merge_overloads(exports)), tuple(errors), body + generated, lines)
 
 

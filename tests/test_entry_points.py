@@ -84,3 +84,52 @@ def test_ctrl_c_stops_a_long_filter_within_a_second(write_kernel, cache_dir):
     # 160,000 pixels of 200,000 steps each take far longer than the second allowed here
     assert out.startswith("interrupted"), out + err
     assert waited < 1.0 + 0.5, f"stopped {waited:.2f} s after Ctrl-C"
+
+
+DIVISIONS = """
+#pythran export capsule quotient(float64, int64*)
+def quotient(x, ud):
+    k = ud[0] // ud[1]
+    k %= ud[1] + ud[2]
+    return x + k
+
+
+#pythran export capsule remainder_filter(float64*, int64, float64*, int64*)
+def remainder_filter(buffer, size, out, ud):
+    out[0] = buffer[0] + size % ud[0]
+    return 1
+
+
+#pythran export capsule float_floor(float64, float64*)
+def float_floor(x, ud):
+    return x // ud[0]
+"""
+
+DIVIDE_BY_ZERO = """
+import sys, numpy as np, capsules
+from scipy import integrate, ndimage
+mod = capsules.load(sys.argv[1], cache=sys.argv[2])
+print(integrate.quad(mod.quotient.lowlevel([7, 2, 1]), 0, 1)[0])
+try:
+    integrate.quad(mod.quotient.lowlevel([7, 0, 1]), 0, 1)
+except SystemError as err:
+    print("quad:", type(err.__cause__).__name__, type(err.__cause__.__cause__).__name__)
+try:
+    ndimage.generic_filter(np.ones((4, 4)), mod.remainder_filter.lowlevel([0]), size=3)
+except capsules.KernelError as err:
+    print("filter:", type(err.__cause__).__name__)
+print("float:", integrate.quad(mod.float_floor.lowlevel([0.0]), 0.5, 1)[0])  # IEEE: inf, no exception
+"""
+
+
+def test_integer_division_by_zero_raises_in_the_default_build(write_kernel, cache_dir):
+    path = write_kernel(DIVISIONS, "divisions.py")
+    capsules.build([path], cache=cache_dir)
+    done = subprocess.run([sys.executable, "-c", DIVIDE_BY_ZERO, str(path), str(cache_dir)],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr  # not SIGFPE (-8)
+    lines = done.stdout.splitlines()
+    assert float(lines[0]) == pytest.approx(0.5 + (7 // 2) % 3)
+    assert lines[1] == "quad: KernelError ZeroDivisionError"
+    assert lines[2] == "filter: ZeroDivisionError"
+    assert lines[3] == "float: inf"
