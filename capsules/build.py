@@ -356,8 +356,7 @@ def _failure(plan: Plan, result: dict, log: Path, cache: Cache) -> BuildError:
     text = log.read_text(errors="replace")
     lines = plan.source.decode("utf-8", "replace").splitlines()
     if result["stage"] == "pythran":
-        line = plan.scan().user_line(result.get("line"))
-        message = f"pythran: {result['message']}"
+        line, message = _pythran_failure(plan, result)
         summary = ""
     elif result["stage"] in ("toolchain", "internal", "interrupted"):
         line, message, summary = None, result["message"], ""
@@ -370,6 +369,19 @@ def _failure(plan: Plan, result: dict, log: Path, cache: Cache) -> BuildError:
         summary = summarize(text)
     source_line = lines[line - 1].rstrip() if line and 0 < line <= len(lines) else ""
     return BuildError(message, summary=summary, log_path=kept, path=plan.path, line=line, source_line=source_line)
+
+
+def _pythran_failure(plan: Plan, result: dict) -> tuple[int | None, str]:
+    """The user's line of a pythran error, and its message; one in a generated adapter is its kernel's."""
+    scan = plan.scan()
+    line = scan.user_line(result.get("line"))
+    message = f"pythran: {result['message']}"
+    generated = result.get("line") is not None and result["line"] > len(plan.source.splitlines())
+    kernel = next((e for e in scan.exports if e.role and e.line == line), None) if generated else None
+    if kernel is None:
+        return line, message
+    wanted = natural.RETURNS[kernel.role]
+    return line, f"'{kernel.name}' must return {wanted} for SciPy, which it does not ({message})"
 
 
 def _failing_function(log: str, name: str) -> str | None:

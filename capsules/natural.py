@@ -306,7 +306,9 @@ def _filter(spec: NaturalSpec, params: str, checked: bool) -> str:
         f"def {spec.entry}(buf, size, out, ud):\n"
         f"    r = {spec.name}({args})\n"
         f"{_finite_check(spec.name, 'r', checked)}"
-        f"    out[0] = r\n"
+        # r * 1.0: exactly r for any number (-0.0 and NaN too), and a build error
+        # for a string or None, which would otherwise be stored as garbage
+        f"    out[0] = r * 1.0\n"
         f"    return 1"
     )
 
@@ -346,13 +348,20 @@ def _mapping(spec: NaturalSpec, params: str, checked: bool) -> str:
         f"    if len(res) != irank:\n"
         f'        raise ValueError("{spec.name} returned the wrong number of input coordinates")\n'
         f"    for i in range(irank):\n"
-        f"        ic[i] = res[i]\n"
+        f"        ic[i] = res[i] * 1.0\n"  # see _filter: strings are refused at build time
         f"{check}"
         f"    return 1"
     )
 
 
 _BODIES = {"integrand": _integrand, "filter": _filter, "filter1d": _filter1d, "mapping": _mapping}
+# what a natural kernel of each role must return (for errors)
+RETURNS = {
+    "integrand": "a number",
+    "filter": "a number",
+    "filter1d": "nothing in particular (it fills line_out)",
+    "mapping": "the input coordinates, a tuple or array of numbers",
+}
 
 
 class _Checked(ast.NodeTransformer):

@@ -207,7 +207,21 @@ def _scan(path: str | Path, text: str, checked: bool, constants: Constants | Non
     if checked or division:  # else the user's text is compiled as it is
         directives = ["\n".join(line.strip() for line in block) for _, block in _export_blocks(text.splitlines())]
         body, lines = natural.rewritten_module(text, naturals, directives, checked=checked)
+    lines = {**lines, **_adapter_lines(generated, naturals, offset=len(body.splitlines()))}
     return Scan(str(path), tuple(_merge_overloads(exports)), tuple(errors), body + generated, lines)
+
+
+def _adapter_lines(generated: str, naturals: list[natural.NaturalSpec], offset: int) -> dict[int, int]:
+    """Each line of a generated adapter -> the line of its ``#capsules`` comment (errors there are the kernel's)."""
+    if not generated:
+        return {}
+    comment = {natural.PREFIX + spec.name: spec.line for spec in naturals}
+    return {
+        offset + line: comment[node.name]
+        for node in ast.parse(generated).body
+        if isinstance(node, ast.FunctionDef) and node.name in comment
+        for line in range(node.lineno, (node.end_lineno or node.lineno) + 1)
+    }
 
 
 def _scan_text(text: str, tree: ast.Module, path: str, errors: list[CapsulesError]) -> list[ExportSpec]:

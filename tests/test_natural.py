@@ -229,3 +229,23 @@ def test_specialized_callable_pickles(cache_dir):
     image = np.arange(60.0).reshape(6, 10)
     assert np.array_equal(ndimage.generic_filter1d(image, callable_, 5),
                           ndimage.generic_filter1d(image, fixed.moving_average.lowlevel(), 5))
+
+
+@pytest.mark.compile
+@pytest.mark.parametrize(
+    ("comment", "body", "wanted"),
+    [
+        ("#capsules mapping m(out_coords; a)", "return 'ab'", "the input coordinates"),
+        ("#capsules filter m(window)", "return 's'", "a number"),
+        ("#capsules filter m(window)", "return None", "a number"),
+        ("#capsules integrand m(x)", "return 's'", "a number"),
+    ],
+)
+def test_a_natural_kernel_returning_what_its_role_cannot_use_is_refused_at_build(
+    write_kernel, cache_dir, comment, body, wanted
+):
+    args = comment[comment.index("(") + 1 : -1].replace(";", ",")
+    path = write_kernel(f"{comment}\ndef m({args}):\n    {body}\n")
+    with pytest.raises(capsules.CapsulesError) as info:
+        capsules.build([path], cache=cache_dir)
+    assert str(info.value).startswith(f"{path}:1: 'm' must return {wanted}")
