@@ -25,6 +25,16 @@ from .errors import (
 )
 from .load import Kernel, KernelModule, load
 from . import ship  # noqa: E402,F401  (registers how kernels pickle)
+from .decorators import InlineKernel, filter, filter1d, integrand, mapping, raw  # noqa: A004
+
+
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext capsules``: registers the ``%%capsules`` cell magic (:mod:`capsules.notebook`)."""
+    from .notebook import load_ipython_extension as register
+
+    register(ipython)
+
 
 __all__ = [
     "BuildError",
@@ -32,6 +42,7 @@ __all__ = [
     "Cache",
     "CacheError",
     "CapsulesError",
+    "InlineKernel",
     "Kernel",
     "KernelError",
     "KernelModule",
@@ -41,5 +52,10 @@ __all__ = [
     "UserDataError",
     "__version__",
     "build",
+    "filter",
+    "filter1d",
+    "integrand",
     "load",
+    "mapping",
+    "raw",
 ]

@@ -9,6 +9,7 @@ pythran inferred, and publish.  ``jobs`` modules compile at once.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -23,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import adapters, levels, natural
+from . import adapters, inline, levels, natural
 from .cache import Cache, Entry, cache_key, write_file
 from .errors import BuildError, CapsulesError, SpecError
 from .signatures import Signature, check_return, match
@@ -113,6 +114,51 @@ def kernel_files(paths: Iterable[str | Path]) -> list[Path]:
     return list(dict.fromkeys(files))
 
 
+@dataclass(frozen=True)
+class Unit:
+    """One module to build: a kernel file, or the module generated for one inline kernel of a script."""
+
+    path: Path
+    lifted: inline.Lifted | None = None
+
+    @property
+    def shown(self) -> Path:
+        """What the user reads: the file, or ``file:kernel`` for an inline kernel."""
+        return self.path if self.lifted is None else Path(f"{self.path}:{self.lifted.name}")
+
+    def text(self) -> str:
+        return self.lifted.text if self.lifted else decode_source(read_source(self.path), self.path)
+
+    def generated(self, cache: Cache) -> Path:
+        """The file to build: the kernel file itself, or the inline kernel's generated module."""
+        if self.lifted is None:
+            return self.path
+        return cache.source_file(self.lifted.filename, self.lifted.text.encode())
+
+    def relocate(self, err: CapsulesError, built: Path | None) -> CapsulesError:
+        return self.lifted.relocate(err, built) if self.lifted and built else err
+
+
+def units(files: Iterable[Path]) -> tuple[list[Unit], list[CapsulesError]]:
+    """The modules to build from kernel files; a script without export comments gives its inline kernels.
+
+    Returns the units and one error per inline kernel that cannot be lifted.
+    """
+    found: list[Unit] = []
+    errors: list[CapsulesError] = []
+    for path in files:
+        text = decode_source(read_source(path), path)
+        if is_kernel_file(path) or not inline.has_decorators(text):
+            found.append(Unit(path))
+            continue
+        lifted, problems = inline.lift_source(str(path), text)
+        found += [Unit(path, one) for one in lifted]
+        errors += problems
+        if not lifted and not problems:
+            found.append(Unit(path))  # nothing inline after all: the usual "nothing to build"
+    return found, errors
+
+
 def plan(
     path: str | Path,
     *,
@@ -184,52 +230,60 @@ def build(
     its result or error.  Afterwards the first error, if any, is raised.
     """
     cache = cache if isinstance(cache, Cache) else Cache(cache)
-    files = kernel_files(paths)
-    outcomes: dict[Path, BuildResult | CapsulesError] = {}
-    per_file = _constants_by_file(files, constants or {})
+    todo, problems = units(kernel_files(paths))
+    outcomes: dict[Unit, BuildResult | CapsulesError] = {}
+    per_unit = _constants_by_unit(todo, constants or {})
 
-    def one(path: Path) -> None:
+    def one(unit: Unit) -> None:
+        built = None
         try:
+            built = unit.generated(cache)
             outcome: BuildResult | CapsulesError = build_plan(
-                plan(path, portable=portable, checked=checked, constants=per_file[path]), cache, force=force
+                plan(built, portable=portable, checked=checked, constants=per_unit[unit]), cache, force=force
             )
+            if unit.lifted:
+                outcome = dataclasses.replace(outcome, path=unit.shown)
         except CapsulesError as err:
-            outcome = err
-        outcomes[path] = outcome
+            outcome = unit.relocate(err, built)
+        outcomes[unit] = outcome
         if on_result is not None:
-            on_result(path, outcome)
+            on_result(unit.shown, outcome)
 
+    for err in problems:
+        if on_result is not None:
+            on_result(Path(err.path or ""), err)
     # largest sources first: the longest compiles start early and the workers
     # finish together (results keep the order given)
-    by_size = sorted(files, key=lambda f: f.stat().st_size, reverse=True)
+    by_size = sorted(todo, key=lambda u: len(u.text()), reverse=True)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         list(pool.map(one, by_size))
-    errors = [o for o in (outcomes[f] for f in files) if isinstance(o, CapsulesError)]
+    errors = problems + [o for o in (outcomes[u] for u in todo) if isinstance(o, CapsulesError)]
     if errors:
         raise errors[0]
-    return [outcomes[f] for f in files]  # type: ignore[misc]
+    return [outcomes[u] for u in todo]  # type: ignore[misc]
 
 
-def _constants_by_file(
-    files: list[Path], constants: Mapping[str, Mapping[str, float]]
-) -> dict[Path, dict[str, Mapping[str, float]]]:
-    """Each file's share of the constants: those of the natural kernels it declares.
+def _constants_by_unit(
+    todo: list[Unit], constants: Mapping[str, Mapping[str, float]]
+) -> dict[Unit, dict[str, Mapping[str, float]]]:
+    """Each module's share of the constants: those of the natural kernels it declares.
 
     Raises
     ------
     SpecError
         A constant names a kernel that none of the files declares.
     """
-    declared = {f: natural.kernel_names(decode_source(read_source(f), f)) if constants else set() for f in files}
-    unknown = sorted(set(constants) - set().union(*declared.values())) if files else sorted(constants)
+    declared = {u: natural.kernel_names(u.text()) if constants else set() for u in todo}
+    unknown = sorted(set(constants) - set().union(*declared.values())) if todo else sorted(constants)
     if unknown:
+        files = list(dict.fromkeys(u.path for u in todo))
         where = files[0] if len(files) == 1 else None
         raise SpecError(
             f"constants name {', '.join(map(repr, unknown))}, which no file being built declares as a natural "
             "kernel ('#capsules ROLE name(...)')",
             path=where,
         )
-    return {f: {k: v for k, v in constants.items() if k in declared[f]} for f in files}
+    return {u: {k: v for k, v in constants.items() if k in declared[u]} for u in todo}
 
 
 def build_plan(plan: Plan, cache: Cache, *, force: bool = False) -> BuildResult:
@@ -376,6 +430,11 @@ def _pythran_failure(plan: Plan, result: dict) -> tuple[int | None, str]:
     scan = plan.scan()
     line = scan.user_line(result.get("line"))
     message = f"pythran: {result['message']}"
+    missing = re.match(r"Module '([\w.]+)' not found", result["message"])
+    if line is None and missing:  # pythran names the module but not the line that imports it
+        line = _import_line(plan.source, missing.group(1))
+        message = f"pythran cannot compile module '{missing.group(1)}' (it compiles math, cmath, numpy, " \
+                  "scipy.special and a few more from the standard library)"
     generated = result.get("line") is not None and result["line"] > len(plan.source.splitlines())
     kernel = next((e for e in scan.exports if e.role and e.line == line), None) if generated else None
     if kernel is None:
@@ -388,6 +447,22 @@ def _failing_function(log: str, name: str) -> str | None:
     """The kernel function g++ was instantiating when it failed, from pythran's namespace."""
     found = re.search(rf"__pythran_{re.escape(name)}::(\w+)", log)
     return found.group(1) if found else None
+
+
+def _import_line(source: bytes, module: str) -> int | None:
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+        if module in names or any(n.startswith(f"{module}.") for n in names):
+            return node.lineno
+    return None
 
 
 def _def_line(source: bytes, function: str) -> int | None:

@@ -270,6 +270,28 @@ class Cache:
             os.replace(target, trash / key)
             shutil.rmtree(trash, ignore_errors=True)
 
+    def source_file(self, name: str, data: bytes) -> Path:
+        """``v1/sources/<sha256>/<name>``: a source kept by its content (shipped, or generated inline).
+
+        Raises
+        ------
+        CacheError
+            The cache cannot be written.
+        """
+        path = self.base / "sources" / hashlib.sha256(data).hexdigest() / name
+        try:
+            if path.read_bytes() == data:
+                return path
+        except OSError:
+            pass
+        try:
+            _private_dir(path.parent.parent)
+            _private_dir(path.parent)
+            write_file(path, data)
+        except OSError as err:
+            raise unwritable(path.parent, err) from None
+        return path
+
     def log_path(self, module_name: str) -> Path:
         """Where the log of the last failed build of a module is kept (write it with :func:`write_file`)."""
         return self.base / "logs" / f"{module_name}.log"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import threading
@@ -11,12 +12,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ._version import __version__
-from .build import BuildResult, build, kernel_files
+from .build import BuildResult, Unit, build, kernel_files, units
 from .cache import Cache
 from .errors import CapsulesError, SpecError
 from .prebuilt import build_into
 from .signatures import match
-from .spec import NOTHING_TO_BUILD, ExportSpec, scan
+from .spec import NOTHING_TO_BUILD, ExportSpec, Scan, scan
 
 _PRINT = threading.Lock()
 
@@ -164,9 +165,10 @@ def _constants(items: list[str]) -> dict[str, dict[str, float]]:
 def _list(args: argparse.Namespace) -> int:
     rows = [("kernel", "pythran export", "C signature", "accepted by")]
     notes: dict[int, list[str]] = {}
-    failed = 0
-    for path in kernel_files(args.paths):
-        result = scan(path)
+    todo, problems = units(kernel_files(args.paths))
+    failed = _report_all(problems)
+    for unit in todo:
+        path, result = unit.path, _scan(unit)
         failed += _report_all(result.errors)
         for spec in result.exports:
             if not spec.capsule:
@@ -176,7 +178,7 @@ def _list(args: argparse.Namespace) -> int:
             try:
                 sig = match(spec)
             except CapsulesError as err:
-                failed += _report_all([err])
+                failed += _report_all([unit.relocate(err, path)])
                 continue
             rows.append((f"{path.stem}.{spec.name}", spec.declared, sig.text, ", ".join(sig.targets)))
             notes[len(rows) - 1] = _doc_lines(spec)
@@ -189,20 +191,29 @@ def _doc_lines(spec: ExportSpec) -> list[str]:
     return [line for line in (spec.formula, layout) if line]
 
 
+def _scan(unit: Unit) -> Scan:
+    """The exports of a kernel file, or of an inline kernel's module (errors at the user's lines)."""
+    if unit.lifted is None:
+        return scan(unit.path)
+    result = scan(unit.path, unit.lifted.text)
+    return dataclasses.replace(result, errors=tuple(unit.relocate(e, unit.path) for e in result.errors))
+
+
 def _check(args: argparse.Namespace) -> int:
     files = kernel_files(args.paths)
-    problems = kernels = 0
-    for path in files:
-        result = scan(path)
+    todo, found = units(files)
+    problems, kernels = _report_all(found), 0
+    for unit in todo:
+        result = _scan(unit)
         problems += _report_all(result.errors)
         if not result.exports and not result.errors:  # what build would refuse, check refuses too
-            problems += _report_all([SpecError(NOTHING_TO_BUILD, path=path)])
+            problems += _report_all([SpecError(NOTHING_TO_BUILD, path=unit.path)])
         for spec in (s for s in result.exports if s.capsule):
             kernels += 1
             try:
                 match(spec)
             except CapsulesError as err:
-                problems += _report_all([err])
+                problems += _report_all([unit.relocate(err, unit.path)])
     if problems:
         print(f"{problems} problem(s) in {len(files)} file(s)", file=sys.stderr)
         return 1

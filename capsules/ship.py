@@ -28,8 +28,6 @@ from __future__ import annotations
 import copyreg
 import ctypes
 import hashlib
-import os
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,18 +185,7 @@ def _module(shipment: Shipment, copy: Path, entry: Entry) -> KernelModule:
 
 def _source_copy(shipment: Shipment, cache: Cache) -> Path:
     """``v1/sources/<sha256>/<name>``: the shipped source, kept under its own file name."""
-    path = cache.base / "sources" / shipment.inputs["source_sha256"] / shipment.name
-    if not _holds(path, shipment.source):
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(shipment.source)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    return path
+    return cache.source_file(shipment.name, shipment.source)
 
 
 def _built_source(module: KernelModule) -> bytes:

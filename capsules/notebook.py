@@ -1,0 +1,156 @@
+"""The ``%%capsules`` cell magic: a notebook cell as a kernel module.
+
+::
+
+    %load_ext capsules
+
+    %%capsules
+    import math
+
+    #capsules integrand osc(x, y; a)
+    def osc(x, y, a):
+        return math.cos(a * x + y)
+
+The cell runs as Python first (so its functions also exist as Python), then
+is built like a kernel file: each kernel replaces its function in the
+notebook's namespace by an :class:`~capsules.InlineKernel`, compiled and
+ready (``osc.lowlevel(a=1.0)``; ``osc(0.5, 0.2, 1.0)`` still runs the Python).
+Kernels written with the decorators in the cell are built at once too.
+Errors name the cell's own lines (``In[3]:4: ...``).  The cell's source is
+kept in the cache by its content, so an edited cell is a new build and an
+unchanged one costs a lookup; the new build is loaded into the same process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import shlex
+from pathlib import Path
+from typing import Any
+
+from . import inline
+from .cache import Cache
+from .decorators import InlineKernel
+from .errors import CapsulesError
+from .load import KernelModule, load
+from .spec import is_kernel_file
+
+CELL_FILE = "cell.py"  # the name run-time errors of a cell's kernels give (cell.py:4: 'osc' raised ...)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Register ``%%capsules`` (``%load_ext capsules``)."""
+    ipython.register_magic_function(_magic(ipython), magic_kind="cell", magic_name="capsules")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="%%capsules", add_help=False)
+    parser.add_argument("--checked", action="store_true", help="build the checked variant")
+    parser.add_argument("--portable", action="store_true", help="build for every CPU level")
+    parser.add_argument("--cache", help="cache directory (default: $CAPSULES_CACHE or the user cache)")
+    return parser
+
+
+def _magic(ipython: Any) -> Any:
+    def capsules(line: str, cell: str) -> None:
+        """Build the cell as a kernel module; its kernels replace their functions in the namespace.
+
+        Options: ``--checked``, ``--portable``, ``--cache DIR``.
+        """
+        try:
+            options = _parser().parse_args(shlex.split(line))
+        except SystemExit:
+            raise _shown(CapsulesError(f"%%capsules {line}: the options are --checked, --portable, --cache DIR")) \
+                from None
+        run_cell(ipython, cell, checked=options.checked, portable=options.portable, cache=options.cache)
+
+    return capsules
+
+
+def run_cell(
+    ipython: Any, cell: str, *, checked: bool = False, portable: bool = False, cache: str | None = None
+) -> dict[str, InlineKernel]:
+    """Run and build one cell in ``ipython``'s namespace; returns the kernels it defined.
+
+    Raises
+    ------
+    CapsulesError
+        Located at the cell's own lines; it renders without a traceback.
+    """
+    shown = f"In[{_cell_number(ipython, cell)}]"
+    store = Cache(cache)
+    path = store.source_file(CELL_FILE, cell.encode())
+    namespace = ipython.user_ns
+    before = dict(namespace)
+    exec(compile(cell, str(path), "exec"), namespace)  # noqa: S102  (the user's own cell, as IPython would)
+    try:
+        kernels = _inline_kernels(namespace, before, path, store)
+        if is_kernel_file(path):
+            kernels.update(_comment_kernels(load(path, cache=store, checked=checked, portable=portable), namespace,
+                                            shown, cell))
+    except CapsulesError as err:
+        raise _shown(_in_cell(err, path, shown)) from None
+    return kernels
+
+
+def _cell_number(ipython: Any, cell: str) -> int:
+    """The running cell's number, as the notebook shows it (In[n]).
+
+    IPython stores each cell's input under its number before running it; its
+    ``execution_count`` is already the next number in IPython 9, not yet in 8.
+    """
+    history = getattr(getattr(ipython, "history_manager", None), "input_hist_raw", None)
+    if history and cell.strip() and cell.strip() in history[-1]:
+        return len(history) - 1
+    return int(ipython.execution_count)
+
+
+def _inline_kernels(namespace: dict[str, Any], before: dict[str, Any], path: Path, cache: Cache) -> dict[str, Any]:
+    """The decorated kernels this cell defined, built now so that their errors show at the cell."""
+    new = {
+        name: value for name, value in namespace.items()
+        if isinstance(value, InlineKernel) and before.get(name) is not value
+        and Path(value.function.__code__.co_filename) == path
+    }
+    for kernel in new.values():
+        kernel.build(cache)
+    return new
+
+
+def _comment_kernels(module: KernelModule, namespace: dict[str, Any], shown: str, cell: str) -> dict[str, Any]:
+    """Each ``#capsules``/``#pythran export capsule`` kernel of the cell, in place of its Python function."""
+    lines = tuple(cell.splitlines())
+    kernels: dict[str, Any] = {}
+    for kernel in module:
+        function = namespace[kernel.name]
+        form = inline.Form(kernel.spec.role or inline.RAW, kernel.name, "")
+        wrapped = InlineKernel(function, form)
+        wrapped._built = kernel
+        wrapped._lifted = inline.Lifted(shown, kernel.name, cell, kernel.spec.line, kernel.spec.line, lines)
+        kernels[kernel.name] = namespace[kernel.name] = wrapped
+    for spec in module.exports:
+        if not spec.capsule:  # a plain pythran export: the compiled function, as %%pythran gives
+            namespace[spec.name] = getattr(module.native, spec.name)
+    return kernels
+
+
+def _in_cell(err: CapsulesError, path: Path, shown: str) -> CapsulesError:
+    """``err`` named after the cell (``In[3]:4:``) instead of the cell's file in the cache."""
+    if err.path is None or Path(err.path) != path:
+        return err
+    lifted = inline.Lifted(shown, "", "", err.line or 0, -1, tuple(path.read_text().splitlines()))
+    return lifted.relocate(err, path)
+
+
+def _shown(err: CapsulesError) -> CapsulesError:
+    """``err``, shown by IPython as its located message alone: the traceback would be capsules' own."""
+    err._render_traceback_ = functools.partial(_render, err)  # type: ignore[attr-defined]
+    return err
+
+
+def _render(err: CapsulesError) -> list[str]:
+    return [f"{type(err).__name__}: {err}"] + ([f"    {err.source_line.strip()}"] if err.source_line else [])
+
+
+__all__ = ["CELL_FILE", "load_ipython_extension", "run_cell"]

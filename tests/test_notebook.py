@@ -1,0 +1,136 @@
+"""The %%capsules cell magic, in a real IPython shell, and the quickstart notebook in a real Jupyter kernel."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy import integrate, ndimage
+
+import capsules
+
+pytestmark = pytest.mark.compile
+
+IPython = pytest.importorskip("IPython", reason="the notebook tests need IPython (the test extra installs it)")
+ROOT = Path(__file__).resolve().parent.parent
+QUICKSTART = ROOT / "examples" / "quickstart.ipynb"
+
+
+@pytest.fixture(scope="module")
+def shell(cache_dir: Path) -> Any:
+    """An IPython shell in this process, with the extension loaded and the session's cache."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    os.environ["CAPSULES_CACHE"] = str(cache_dir)
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "capsules")
+    yield shell
+    InteractiveShell.clear_instance()
+
+
+def run(shell: Any, cell: str) -> Any:
+    """Run a cell as the notebook would (it gets an execution count); return its result."""
+    return shell.run_cell(cell, store_history=True)
+
+
+def test_comment_kernels_replace_their_functions(shell: Any) -> None:
+    result = run(shell, """%%capsules
+import math
+
+#capsules integrand osc(x, y; a)
+def osc(x, y, a):
+    return math.cos(a * x + y)
+
+#pythran export capsule nquad_f(int32, float64*, float64*)
+def nquad_f(n, x, cp):
+    return cp[0] + x[0] - x[1] * x[2]
+""")
+    result.raise_error()
+    osc, nquad_f = shell.user_ns["osc"], shell.user_ns["nquad_f"]
+    assert isinstance(osc, capsules.InlineKernel) and osc.built
+    compiled = integrate.dblquad(osc.lowlevel(a=2.0), 0, 1, 0, 1)[0]
+    # int_0^1 int_0^1 cos(2x + y) dx dy = (cos 2 + cos 1 - cos 3 - 1) / 2
+    assert compiled == pytest.approx((math.cos(2) + math.cos(1) - math.cos(3) - 1) / 2, rel=1e-12)
+    assert osc(0.5, 0.25, 2.0) == math.cos(1.25)  # still the Python function
+    assert integrate.nquad(nquad_f.lowlevel(user_data=[1.0]), [[0, 10], [-10, 0], [-1, 1]])[0] == pytest.approx(1200)
+
+
+def test_decorated_kernels_in_a_cell_are_built(shell: Any) -> None:
+    run(shell, """%%capsules
+import capsules
+
+@capsules.filter("window; k")
+def scaled_max(window, k):
+    return k * window.max()
+""").raise_error()
+    kernel = shell.user_ns["scaled_max"]
+    assert kernel.built
+    image = np.random.default_rng(4).random((30, 30))
+    np.testing.assert_array_equal(
+        ndimage.generic_filter(image, kernel.lowlevel(k=3.0), size=3), 3.0 * ndimage.maximum_filter(image, size=3)
+    )
+
+
+def test_an_edited_cell_reloads_in_the_same_process(shell: Any) -> None:
+    values = []
+    for factor in ("2.0", "7.0", "2.0"):
+        run(shell, f"%%capsules\n#capsules integrand lin(x; a)\ndef lin(x, a):\n    return {factor} * a * x\n")
+        values.append(integrate.quad(shell.user_ns["lin"].lowlevel(a=1.0), 0, 1)[0])
+    assert values == [pytest.approx(1.0), pytest.approx(3.5), pytest.approx(1.0)]
+
+
+ERRORS = {
+    # the cell's own line, numbered from the cell's first line after %%capsules
+    "comment": ("#capsules integrand bad(x, y; a)\ndef bad(x, a):\n    return x\n", 1, "the comment lists (x, y, a)"),
+    "pythran": ("import math\n#capsules integrand bad(x; a)\ndef bad(x, a):\n    return math.cos('no') + x\n", 4,
+                "pythran"),
+    "decorated": ("import capsules\n\n@capsules.integrand('x; a')\ndef bad(x, a):\n    return 'text'\n", 3,
+                  "must return a number"),
+    "refused": ("import capsules\nLIST = [1.0]\n@capsules.integrand('x; a')\ndef bad(x, a):\n    return LIST[0]\n", 2,
+                "not a number or a tuple of numbers"),
+}
+
+
+@pytest.mark.parametrize("case", ERRORS)
+def test_errors_show_the_cells_lines(shell: Any, case: str, capsys: pytest.CaptureFixture[str]) -> None:
+    body, line, message = ERRORS[case]
+    result = run(shell, "%%capsules\n" + body)
+    count = result.execution_count  # the cell's own number: In[count]
+    err = result.error_in_exec
+    assert isinstance(err, capsules.CapsulesError)
+    assert str(err).startswith(f"In[{count}]:{line}: ") and message in str(err)
+    assert err.source_line == body.splitlines()[line - 1]
+    shown = capsys.readouterr()
+    text = shown.out + shown.err
+    assert f"In[{count}]:{line}:" in text and "Traceback" not in text  # the located message, not capsules' frames
+
+
+def test_bad_option(shell: Any) -> None:
+    result = run(shell, "%%capsules --fast\n#capsules integrand k(x)\ndef k(x):\n    return x\n")
+    assert "the options are --checked, --portable, --cache DIR" in str(result.error_in_exec)
+
+
+def test_quickstart_notebook_runs_in_a_jupyter_kernel(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    nbformat = pytest.importorskip("nbformat", reason="needs nbformat (test extra)")
+    nbclient = pytest.importorskip("nbclient", reason="needs nbclient and ipykernel (test extra)")
+    monkeypatch.setenv("CAPSULES_CACHE", str(cache_dir))
+    notebook = nbformat.read(QUICKSTART, as_version=4)
+    assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code"), "commit it clean"
+    nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
+                            ).execute()
+    text = "\n".join(
+        output.get("text", "") for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs
+    )
+    values = dict(re.findall(r"^([\w -]+): (.+)$", text, re.MULTILINE))
+    assert float(values["nquad"]) == pytest.approx(1200.0, rel=1e-12)
+    assert values["signature"] == "double (int, double *, void *)"
+    compiled, python, exact = (float(values[k]) for k in ("compiled", "python", "closed form"))
+    assert compiled == pytest.approx(exact, rel=1e-12) and python == pytest.approx(exact, rel=1e-12)
+    assert exact == pytest.approx((math.cos(1.0) + math.cos(2.0) - math.cos(3.0) - 1.0) / 2.0, rel=1e-15)
+    assert values["equal to maximum_filter - minimum_filter"] == "True"
+    assert re.fullmatch(r"\d+x", values["speed-up"])  # measured, not asserted: a figure is printed
