@@ -15,7 +15,7 @@
 The decorated object is a :class:`~capsules.Kernel` that compiles lazily:
 importing a module full of kernels reads nothing; the first ``lowlevel()``,
 ``as_ctypes()`` or ``signature`` lifts the function and what it uses into a
-kernel module (:mod:`capsules.inline`), then loads it like a kernel file:
+kernel module (``capsules.inline``), then loads it like a kernel file:
 from the cache when that exact source was built before, else by building it.
 """
 
@@ -42,6 +42,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 class InlineKernel(Kernel):
     """A kernel written inline: call it as Python, ask it for a ``LowLevelCallable``.
+
+    What the decorators return, and what a ``%%capsules`` cell puts in the
+    notebook's namespace.
 
     Everything a :class:`~capsules.Kernel` offers (``lowlevel``, ``as_ctypes``,
     ``signature``, ``targets``, ``py``, pickling) builds it on first use;

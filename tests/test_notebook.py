@@ -76,6 +76,15 @@ def scaled_max(window, k):
     )
 
 
+def test_decorators_work_in_plain_cells(shell: Any) -> None:
+    """Without the magic: IPython keeps the cell's source, and the first lowlevel() compiles from it."""
+    run(shell, "import math, capsules\n\n@capsules.integrand('x; a')\ndef plain(x, a):\n    return a * math.sin(x)\n"
+        ).raise_error()
+    kernel = shell.user_ns["plain"]
+    assert not kernel.built
+    assert integrate.quad(kernel.lowlevel(a=2.0), 0, math.pi)[0] == pytest.approx(4.0, rel=1e-13)
+
+
 def test_an_edited_cell_reloads_in_the_same_process(shell: Any) -> None:
     values = []
     for factor in ("2.0", "7.0", "2.0"):

@@ -5,11 +5,13 @@ unrelated ``capsules`` on the package index.  Then the quickstart runs from
 the clone's root, the demo from outside the clone (the installed package
 carries its kernels), and all of it again after the first environment was
 re-created in place the way the old test command did, which upgraded its
-setuptools under it.
+setuptools under it.  Sections that moved from the README into the
+documentation are followed from their pages in docs/ the same way.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -21,12 +23,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+DOCS = ROOT / "docs"
 
 pytestmark = [pytest.mark.compile, pytest.mark.readme]
 
 
-def _blocks(language: str) -> list[str]:
-    return [b.strip() for b in re.findall(rf"```{language}\n(.*?)```", README.read_text(), re.S)]
+def _blocks(language: str, page: Path = README) -> list[str]:
+    return [b.strip() for b in re.findall(rf"```{language}\n(.*?)```", page.read_text(), re.S)]
 
 
 def install_command() -> str:
@@ -54,6 +57,7 @@ def test_the_two_readme_commands_use_separate_environments():
     assert _venv_dir(install_command()) != _venv_dir(test_command())
     assert ".ci/run" in README.read_text()
     assert test_command() in (ROOT / ".ci" / "run").read_text()
+    assert test_command() in _blocks("sh", DOCS / "development.md")
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +118,22 @@ def _quickstart(clone: Path, env: dict[str, str]) -> None:
     assert "'double (int, double *, void *)'" in done.stdout
 
 
+def inline_quickstart() -> str:
+    return next(b for b in _blocks("python") if b.startswith("# wave.py"))
+
+
+def _inline_quickstart(clone: Path, env: dict[str, str]) -> None:
+    """The README's inline kernel, saved as the script it names and run with the installed Python."""
+    (clone / "wave.py").write_text(inline_quickstart() + "\n")
+    venv = clone / _venv_dir(install_command())
+    done = subprocess.run([str(venv / "bin" / "python"), "wave.py"], cwd=clone, env=env, capture_output=True,
+                          text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    first = re.search(r"^\(([-\d.e+]+), ", done.stdout, re.M)
+    exact = (math.cos(1.0) + math.cos(2.0) - math.cos(3.0) - 1.0) / 2.0  # (cos a + cos b - cos(a+b) - 1) / ab
+    assert first and float(first.group(1)) == pytest.approx(exact, rel=1e-12), done.stdout
+
+
 def _demo_ok(output: str) -> None:
     assert re.search(r"^nquad example.*\s1200\s", output, re.M), output
     assert "out of tolerance" not in output
@@ -128,6 +148,7 @@ def installed(clone: Path, env: dict[str, str]) -> Path:
 
 def test_install_command_then_quickstart_from_the_clone_root(installed, env):
     _quickstart(installed, env)
+    _inline_quickstart(installed, env)
     _sh(f"{_venv_dir(install_command())}/bin/capsules build kernels/", installed, env)
 
 
@@ -137,7 +158,7 @@ def test_installed_demo_runs_outside_the_clone(installed, env, tmp_path):
 
 
 def packaging_commands() -> str:
-    return next(b for b in _blocks("sh") if "build --wheel --no-isolation examples/package" in b)
+    return next(b for b in _blocks("sh", DOCS / "wheels.md") if "build --wheel --no-isolation examples/package" in b)
 
 
 def test_packaging_commands_build_the_example_wheel_and_pass_its_self_check(installed, env):
