@@ -78,6 +78,7 @@ class BuildResult:
     entry: Entry
     built: bool
     seconds: float
+    kernel: str = ""  # an inline kernel of the script at path: its name
 
     @property
     def key(self) -> str:
@@ -124,7 +125,12 @@ class Unit:
     @property
     def shown(self) -> Path:
         """What the user reads: the file, or ``file:kernel`` for an inline kernel."""
-        return self.path if self.lifted is None else Path(f"{self.path}:{self.lifted.name}")
+        return self.path if self.lifted is None else Path(f"{self.path}:{self.kernel}")
+
+    @property
+    def kernel(self) -> str:
+        """The inline kernel's name, or ""."""
+        return self.lifted.name if self.lifted else ""
 
     def text(self) -> str:
         return self.lifted.text if self.lifted else decode_source(read_source(self.path), self.path)
@@ -242,7 +248,7 @@ def build(
                 plan(built, portable=portable, checked=checked, constants=per_unit[unit]), cache, force=force
             )
             if unit.lifted:
-                outcome = dataclasses.replace(outcome, path=unit.shown)
+                outcome = dataclasses.replace(outcome, path=unit.path, kernel=unit.kernel)
         except CapsulesError as err:
             outcome = unit.relocate(err, built)
         outcomes[unit] = outcome

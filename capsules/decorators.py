@@ -31,10 +31,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
-from . import inline, natural
+from . import inline, natural, prebuilt
 from .cache import Cache
-from .errors import CapsulesError, SpecError
-from .load import Kernel, KernelModule, load
+from .errors import CapsulesError, PrebuiltError, SpecError
+from .load import Kernel, KernelModule, from_entry, load
 from .spec import ExportSpec
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -93,12 +93,21 @@ class InlineKernel(Kernel):
 
     def _load(self, cache: Cache | str | Path | None) -> Kernel:
         lifted = self._lifted = lift_function(self.function, self.form)
-        cache = cache if isinstance(cache, Cache) else Cache(cache)
+        origin = Path(lifted.origin)
+        # a package's prebuilt binaries first (its wheel carries them): no cache, no pythran, no compiler
+        entry, unsuitable = prebuilt.find(origin, lifted.text.encode(), checked=self.checked, constants={},
+                                          kernel=lifted.name)
+        if entry is not None:
+            return from_entry(entry.directory / prebuilt.INLINE_SOURCE, entry)[lifted.name]
         path = None
         try:
+            cache = cache if isinstance(cache, Cache) else Cache(cache)
             path = cache.source_file(lifted.filename, lifted.text.encode())
             module = load(path, cache=cache, checked=self.checked, portable=self.portable)
         except CapsulesError as err:
+            if unsuitable is not None:
+                raise PrebuiltError(f"{unsuitable}; building it here failed too: {err}", path=origin,
+                                    line=lifted.line) from err
             raise (lifted.relocate(err, path) if path else err) from err.__cause__
         return module[lifted.name]
 

@@ -8,7 +8,8 @@ A library keeps its kernel files inside its package and says, in its
     build-backend = "hatchling.build"
 
     [tool.hatch.build.targets.wheel.hooks.capsules]
-    kernels = ["src/mypkg/kernels.py"]      # files or folders, relative to the project root
+    kernels = ["src/mypkg/kernels.py"]      # files or folders, relative to the project root;
+                                            # a module with inline kernels (decorators) too
 
 ``python -m build --wheel`` then compiles each kernel file for every CPU
 level (:func:`capsules.prebuilt.build_into`) and adds its
@@ -52,10 +53,13 @@ class CapsulesBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         self._staging = Path(tempfile.mkdtemp(prefix="capsules-wheel-"))
         for number, path in enumerate(files):
             into = self._staging / str(number)
-            build_into([path], into, jobs=int(self.config.get("jobs", 1)), checked=bool(self.config.get("checked")))
-            inside = self.build_config.get_distribution_path(path.relative_to(root).as_posix())
-            build_data["force_include"][str(into / path.stem)] = f"{Path(inside).parent.as_posix()}/{PREBUILT_DIR}/{path.stem}"
-            self.app.display_info(f"capsules: {path.relative_to(root)} -> {Path(inside).parent}/{PREBUILT_DIR}/{path.stem}")
+            built = build_into([path], into, jobs=int(self.config.get("jobs", 1)),
+                               checked=bool(self.config.get("checked")))
+            inside = Path(self.build_config.get_distribution_path(path.relative_to(root).as_posix())).parent
+            for _result, written in built:  # one per kernel file, or per inline kernel of a module
+                target = f"{inside.as_posix()}/{PREBUILT_DIR}/{written.name}"
+                build_data["force_include"][str(written)] = target
+                self.app.display_info(f"capsules: {path.relative_to(root)} -> {target}")
         build_data["pure_python"] = False
         build_data["infer_tag"] = True
 

@@ -3,7 +3,8 @@
 ``capsules build KERNEL --into DIR`` (and the hatch build hook,
 ``capsules.hatch``) builds a kernel file for every CPU level
 (``capsules.levels``) and writes ``DIR/<stem>/``: ``entry.json`` and one
-binary per level.  Inside a package, DIR is ``__capsules__`` beside the
+binary per level.  An inline kernel (``capsules.decorators``) of a module
+goes to ``DIR/<stem>.<kernel>/``, with the kernel module generated for it.  Inside a package, DIR is ``__capsules__`` beside the
 kernel file (like ``__pycache__``), which is where :func:`capsules.load`
 looks first.  A prebuilt entry is used only when it was built from exactly
 the kernel file's bytes and suits this interpreter (Python ABI, platform,
@@ -26,17 +27,25 @@ from typing import Any
 from collections.abc import Iterable
 
 from .adapters import EXPORTS_SYMBOL
-from .build import BuildResult, build
+from .build import SOURCE_COPY, BuildResult, build
 from .cache import ENTRY_FILE, Cache, Entry, verified
 from .errors import CapsulesError, PrebuiltError  # noqa: F401  (PrebuiltError: raised by load for this stage)
 
 PREBUILT_DIR = "__capsules__"
 MARK = "capsules-prebuilt"
+INLINE_SOURCE = "kernel.py"  # in an inline kernel's prebuilt directory: the module generated for it
 
 
-def directory_for(path: Path) -> Path:
-    """Where the prebuilt binaries of kernel file ``path`` live: ``__capsules__/<stem>/`` beside it."""
-    return path.parent / PREBUILT_DIR / path.stem
+def directory_for(path: Path, kernel: str = "") -> Path:
+    """Where the prebuilt binaries of kernel file ``path`` live: ``__capsules__/<stem>/`` beside it.
+
+    For the inline kernel ``kernel`` of the module ``path``: ``__capsules__/<stem>.<kernel>/``.
+    """
+    return path.parent / PREBUILT_DIR / _name(path, kernel)
+
+
+def _name(path: Path, kernel: str) -> str:
+    return f"{path.stem}.{kernel}" if kernel else path.stem
 
 
 def build_into(
@@ -53,11 +62,14 @@ def build_into(
     ``force``, ``on_result``); the build is always portable.
     """
     results = build(paths, cache=cache, jobs=jobs, portable=True, **options)
-    return [(r, export(r.entry, r.path, Path(into))) for r in results]
+    return [(r, export(r.entry, r.path, Path(into), r.kernel)) for r in results]
 
 
-def export(entry: Entry, path: Path, into: Path) -> Path:
+def export(entry: Entry, path: Path, into: Path, kernel: str = "") -> Path:
     """Write a cache entry's binaries and description to ``into/<stem>/``; return that directory.
+
+    For an inline kernel, ``into/<stem>.<kernel>/``, which also keeps the
+    generated kernel module (it is what the kernel runs as plain Python).
 
     Replaces an earlier prebuilt directory of the same kernel, never
     anything else.
@@ -67,7 +79,7 @@ def export(entry: Entry, path: Path, into: Path) -> Path:
     CapsulesError
         The target exists and is not a capsules prebuilt directory.
     """
-    target = into / path.stem
+    target = into / _name(path, kernel)
     if target.exists() and not _is_prebuilt(target):
         raise CapsulesError(f"{target} exists and is not a capsules prebuilt directory; not replacing it", path=path)
     into.mkdir(parents=True, exist_ok=True)
@@ -75,7 +87,11 @@ def export(entry: Entry, path: Path, into: Path) -> Path:
     try:
         for binary in entry.binaries.values():
             shutil.copyfile(binary, staged / binary.name)
+        if kernel:
+            shutil.copyfile(entry.directory / SOURCE_COPY, staged / INLINE_SOURCE)
         data = {**entry.data, "format": MARK, "exports_symbol": EXPORTS_SYMBOL, "numpy_abi": _numpy_major()}
+        if kernel:
+            data["kernel"] = kernel
         data.pop("source", None)  # the builder's path means nothing where the wheel is installed
         (staged / ENTRY_FILE).write_text(json.dumps(data, indent=1, sort_keys=True))
         staged.chmod(0o755)
@@ -87,14 +103,17 @@ def export(entry: Entry, path: Path, into: Path) -> Path:
     return target
 
 
-def find(path: Path, source: bytes, *, checked: bool, constants: dict[str, Any]) -> tuple[Entry | None, str | None]:
+def find(
+    path: Path, source: bytes, *, checked: bool, constants: dict[str, Any], kernel: str = ""
+) -> tuple[Entry | None, str | None]:
     """The prebuilt entry of kernel file ``path`` for this process, or why there is none.
 
     Returns ``(entry, None)`` when one suits, ``(None, None)`` when the
     kernel has no prebuilt directory, and ``(None, reason)`` when it has one
-    that does not suit (the reason names each difference).
+    that does not suit (the reason names each difference).  For an inline
+    kernel, ``kernel`` is its name and ``source`` the module generated for it.
     """
-    directory = directory_for(path)
+    directory = directory_for(path, kernel)
     try:
         data = json.loads((directory / ENTRY_FILE).read_text())
     except FileNotFoundError:
@@ -122,7 +141,8 @@ def mismatches(data: dict[str, Any], source: bytes, *, checked: bool, constants:
     }
     problems = [f"built for {inputs.get(k)}, this is {v}" for k, v in here.items() if inputs.get(k) != v]
     if inputs.get("source_sha256") != hashlib.sha256(source).hexdigest():
-        problems.append("the kernel file changed since its binaries were built")
+        problems.append("the kernel file changed since its binaries were built" if "kernel" not in data else
+                        f"the kernel '{data['kernel']}' (or what it uses) changed since its binaries were built")
     if data.get("exports_symbol") != EXPORTS_SYMBOL:
         problems.append(f"built with entry points {data.get('exports_symbol')}, this capsules reads {EXPORTS_SYMBOL}")
     if data.get("numpy_abi") == 1 and _numpy_major() >= 2:

@@ -85,6 +85,11 @@ def test_wheel_has_a_platform_tag_and_every_level(example_wheel):
     assert "quadfilt/__capsules__/kernels/entry.json" in names
     binaries = [n for n in names if n.startswith("quadfilt/__capsules__/kernels/") and n.endswith(".so")]
     assert sorted(b.split(".")[1] for b in binaries) == sorted(LEVELS)
+    # the inline kernel of quadfilt/inline.py, with the module generated for it
+    assert {"quadfilt/__capsules__/inline.gauss_cos/entry.json", "quadfilt/__capsules__/inline.gauss_cos/kernel.py"} \
+        <= set(names)
+    inline = [n for n in names if n.startswith("quadfilt/__capsules__/inline.gauss_cos/") and n.endswith(".so")]
+    assert len(inline) == len(LEVELS)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="manylinux tags are for Linux")
@@ -104,6 +109,10 @@ k = quadfilt.KERNELS
 # the compiled kernels against the same functions run as plain Python
 plain = integrate.quad(lambda x: k.damped.py(x, 0.5, 3.0), 0, 5, epsabs=1e-13, epsrel=1e-13, limit=200)[0]
 assert abs(quadfilt.damped_integral(0.5, 3.0, upper=5) - plain) < 1e-12
+g = quadfilt.inline.gauss_cos
+assert g.module.entry.directory.name == "inline.gauss_cos", g.module.entry.directory
+plain = integrate.quad(lambda x: g(x, 1.5), -30, 30, epsabs=1e-13, epsrel=1e-13, limit=200)[0]
+assert abs(integrate.quad(g.lowlevel(w=1.5), -30, 30, epsabs=1e-13, epsrel=1e-13, limit=200)[0] - plain) < 1e-13
 assert "pythran" not in sys.modules, "pythran was imported"
 print(k.entry.level, repr(quadfilt.bump_integral(3.0)), repr(quadfilt.smooth_edges(np.eye(16)).sum()))
 """
@@ -116,7 +125,8 @@ def _in_venv(no_compiler: dict, *args: str, **env: str) -> str:
 def test_installed_wheel_runs_with_no_compiler_and_no_pythran(no_compiler):
     level = _in_venv(no_compiler, "-c", CHECK).split()[0]
     assert level == levels.pick(LEVELS)
-    assert f"ok: prebuilt {level} variant" in _in_venv(no_compiler, "-m", "quadfilt")
+    checked = _in_venv(no_compiler, "-m", "quadfilt")
+    assert f"ok: prebuilt {level} variant" in checked and f"ok: inline kernel prebuilt {level} variant" in checked
 
 
 @pytest.mark.skipif(not X86_64, reason="one baseline variant on this architecture")

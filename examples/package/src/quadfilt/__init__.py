@@ -15,6 +15,8 @@ from scipy import integrate, ndimage
 
 import capsules
 
+from . import inline
+
 KERNELS = capsules.load(Path(__file__).with_name("kernels.py"), build=False)
 
 
@@ -27,6 +29,12 @@ def bump_integral(a: float, cx: float = 0.5, cy: float = 0.5) -> float:
 def damped_integral(k: float, w: float, upper: float = math.inf) -> float:
     """The integral of exp(-k x) cos(w x) from 0 to ``upper``."""
     value, _ = integrate.quad(KERNELS.damped.lowlevel(k=k, w=w), 0, upper, epsabs=1e-13, epsrel=1e-13, limit=200)
+    return value
+
+
+def gauss_cos_integral(w: float) -> float:
+    """The integral of exp(-x^2) cos(w x) over the real line (an inline kernel)."""
+    value, _ = integrate.quad(inline.gauss_cos.lowlevel(w=w), -math.inf, math.inf, epsabs=1e-13, epsrel=1e-13)
     return value
 
 
@@ -43,6 +51,8 @@ def selfcheck() -> dict[str, float]:
         "damped_integral": abs(damped_integral(0.5, 3.0) - 0.5 / (0.25 + 9.0)),
         # closed form: separable, each factor sqrt(pi/a)/2 (erf(sqrt(a)/2) * 2) about the centre
         "bump_integral": abs(bump_integral(4.0) - (math.sqrt(math.pi / 4.0) * math.erf(1.0)) ** 2),
+        # closed form: int exp(-x^2) cos(w x) dx = sqrt(pi) exp(-w^2 / 4)
+        "gauss_cos_integral": abs(gauss_cos_integral(1.5) - math.sqrt(math.pi) * math.exp(-1.5**2 / 4)),
     }
     rng = np.random.default_rng(0)
     image = rng.random((64, 48))
