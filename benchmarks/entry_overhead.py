@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness as H  # noqa: E402
 
-CHECKS = re.compile(r"^\s*if \(capsules_rt::(must_stop\w*).*\n", re.MULTILINE)
+CHECKS = re.compile(r"^\s*if \(__builtin_expect\(capsules_rt::(due\w*).*\n", re.MULTILINE)
 UNCHECKED = "capsules, entry checks deleted"
 
 

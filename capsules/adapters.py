@@ -78,13 +78,16 @@ inline bool stop_now() {
   countdown.store(stop ? 1 : 256, std::memory_order_relaxed);
   return stop;
 }
-inline bool must_stop() {
+// Whether it is time to ask: the test on the hot path.  The asking itself
+// happens in a separate cold function, so that the hot path stays a leaf
+// (no registers to save for a call that almost never happens).
+inline bool due() {
   int left = countdown.load(std::memory_order_relaxed) - 1;
   countdown.store(left, std::memory_order_relaxed);
-  return left <= 0 && stop_now();
+  return left <= 0;
 }
-inline bool must_stop_at_row(const npy_intp *out_coords, int rank) {
-  return rank > 0 && out_coords[rank - 1] == 0 && stop_now();
+inline bool due_at_row(const npy_intp *out_coords, int rank) {
+  return rank > 0 && out_coords[rank - 1] == 0;
 }
 template <class T> T fail(T value) {
   countdown.store(1, std::memory_order_relaxed);
@@ -180,24 +183,31 @@ def _entry(spec: ExportSpec, sig: Signature, where: str) -> str:
     else:  # ndimage: 0 with an exception set makes SciPy raise it
         fail, convert = "0", f"capsules_rt::call_flag<R>({call}, {_c_string(where)})"
     failed = f"capsules_rt::fail<{sig.form.ret}>({fail})"
+    name, ret = entry_name(spec.name), sig.form.ret
+    args = ", ".join(f"a{i}" for i in range(len(sig.form.args)))
     return (
         f"// {spec.pythran} -> {sig.text}\n"
-        f"static {sig.form.ret} {entry_name(spec.name)}({params}) {{\n"
+        f"static inline {ret} {name}_call({params}) {{\n"
         f"  using R = capsules_rt::result_t<decltype(&{function})>;\n"
-        f"  if ({_interrupt_check(sig)}) return {failed};\n"
         f"  try {{\n"
         f"    return {convert};\n"
         f"  }} catch (...) {{\n"
         f"    capsules_rt::raise_from_kernel({_c_string(where)});\n"
         f"    return {failed};\n"
         f"  }}\n}}\n"
+        f"__attribute__((noinline, cold)) static {ret} {name}_asking({params}) {{\n"
+        f"  if (capsules_rt::stop_now()) return {failed};\n"
+        f"  return {name}_call({args});\n}}\n"
+        f"static {ret} {name}({params}) {{\n"
+        f"  if (__builtin_expect({_due(sig)}, 0)) return {name}_asking({args});\n"
+        f"  return {name}_call({args});\n}}\n"
     )
 
 
-def _interrupt_check(sig: Signature) -> str:
+def _due(sig: Signature) -> str:
     if "geometric_transform" in sig.form.targets:  # a0: the output coordinates, a2: their rank
-        return "capsules_rt::must_stop_at_row(a0, a2)"
-    return "capsules_rt::must_stop()"
+        return "capsules_rt::due_at_row(a0, a2)"
+    return "capsules_rt::due()"
 
 
 def _c_string(text: str) -> str:
