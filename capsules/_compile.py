@@ -18,10 +18,12 @@ capsules, so a ``capsules/`` folder in the current directory cannot shadow it.
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -80,7 +82,7 @@ def _compile(request: dict[str, Any]) -> dict[str, Any]:
     binaries = []
     for target in request["targets"]:
         binary = outdir / target["binary"]
-        if not _run_compiler(_command(cpp, binary, target["flags"], request.get("cxx"))):
+        if not _run_compiler(_command(cpp, binary, target["flags"], request.get("cxx"), request.get("pch"))):
             error_checker()  # raises a located PythranTypeError when it can tell why
             raise CompilerFailed("the C++ compiler failed")
         binaries.append(binary.name)
@@ -104,32 +106,119 @@ class NoCompiler(Exception):
     """The compiler could not be started at all."""
 
 
-def _command(cpp: Path, binary: Path, flags: list[str], cxx: str | None) -> list[str]:
-    """One compile-and-link call, with the flags pythran's own build would use."""
+def _command(cpp: Path, binary: Path, flags: list[str], cxx: str | None, pch: str | None = None) -> list[str]:
+    """One compile-and-link call, with the flags pythran's own build would use.
+
+    With ``pch`` (a folder of the cache, native builds with gcc only), the
+    call includes pythran's core headers precompiled for exactly these flags,
+    when they have been; else it starts precompiling them for the next build.
+    """
+    compiler, compile_flags, link = _flags(flags, cxx, _requires_blas(cpp.read_text()))
+    return [
+        *compiler,
+        *SHARED.get(sys.platform, ("-shared",)),
+        *compile_flags,
+        *_precompiled(pch, compiler, compile_flags),
+        str(cpp),
+        "-o",
+        str(binary),
+        *link,
+    ]
+
+
+def _flags(flags: list[str], cxx: str | None, blas: bool) -> tuple[list[str], list[str], list[str]]:
+    """The compiler, the compile flags and the link flags of a build."""
     from pythran import config
 
-    config_args = [] if _requires_blas(cpp.read_text()) else ["compiler.blas=none"]
+    config_args = [] if blas else ["compiler.blas=none"]
     ext = config.make_extension(python=True, config=config_args, extra_compile_args=list(flags))
     compiler = shlex.split(cxx or ext.get("cxx") or sysconfig.get_config_var("CXX") or "c++")
     includes = [*ext["include_dirs"], sysconfig.get_paths()["include"], sysconfig.get_paths()["platinclude"]]
     defines = [f"-D{n}" if v is None else f"-D{n}={v}" for n, v in ext["define_macros"]]
-    return [
-        *compiler,
-        *SHARED.get(sys.platform, ("-shared",)),
+    compile_flags = [
         *BASE_COMPILE,
         *defines,
         *(f"-U{n}" for n in ext["undef_macros"]),
         *(f"-I{d}" for d in dict.fromkeys(includes)),
         *shlex.split(os.environ.get("CPPFLAGS", "")),
         *ext["extra_compile_args"],
-        str(cpp),
-        "-o",
-        str(binary),
+    ]
+    link = [
         *ext["extra_objects"],
         *ext["extra_link_args"],
         *(f"-L{d}" for d in ext["library_dirs"]),
         *(f"-l{lib}" for lib in ext["libraries"]),
     ]
+    return compiler, compile_flags, link
+
+
+# Every pythran module starts with these two headers, most of the compile's
+# parsing.  gcc reads them precompiled (a .gch beside the header named by
+# -include) only when the .gch was made with the same flags, and reads the
+# header text otherwise: the binary is the same either way.
+PCH_HEADER = "#include <pythonic/core.hpp>\n#include <pythonic/python/core.hpp>\n"
+PCH_NAME = "capsules_pch.hpp"
+
+
+def _precompiled(pch: str | None, compiler: list[str], compile_flags: list[str]) -> list[str]:
+    """``-include`` of the precompiled core headers for these flags, or nothing (and they are made later)."""
+    if not pch or not _is_gcc(compiler[0]):
+        return []
+    import pythran
+
+    identity = [_identity(compiler[0]), compiler[1:], compile_flags, PCH_HEADER, pythran.__version__]
+    directory = Path(pch) / hashlib.sha256(json.dumps(identity).encode()).hexdigest()
+    header = directory / PCH_NAME
+    if (directory / f"{PCH_NAME}.gch").is_file():
+        return ["-include", str(header)]
+    try:
+        _make_later(directory, [*compiler, *compile_flags])
+    except OSError:
+        pass  # an optimisation only: the build goes on without
+    return []
+
+
+def _make_later(directory: Path, compile_command: list[str]) -> None:
+    """Precompile the headers in a detached process, from the second build with these flags on.
+
+    The first build of a cache does not pay for it (about a second and 50 MB
+    per set of flags): a cache that builds once never needs it.
+    """
+    seen, making = directory / "seen", directory / "making"
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not seen.exists():
+        seen.touch()
+        return
+    try:
+        os.close(os.open(making, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        if time.time() - making.stat().st_mtime < 600:
+            return  # another build is making it
+        os.utime(making)
+    header, gch = directory / PCH_NAME, directory / f"{PCH_NAME}.gch"
+    header.write_text(PCH_HEADER)
+    temporary = directory / f".{PCH_NAME}.{os.getpid()}.gch"
+    make = shlex.join([*compile_command, "-x", "c++-header", str(header), "-o", str(temporary)])
+    script = f"{make} && mv -f {shlex.quote(str(temporary))} {shlex.quote(str(gch))}; " \
+             f"rm -f {shlex.quote(str(temporary))} {shlex.quote(str(making))}"
+    subprocess.Popen(["/bin/sh", "-c", script], cwd=directory, start_new_session=True, stdin=subprocess.DEVNULL,
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _is_gcc(command: str) -> bool:
+    found = shutil.which(command)
+    name = os.path.basename(os.path.realpath(found)) if found else ""
+    return ("g++" in name or "gcc" in name) and "clang" not in name
+
+
+def _identity(command: str) -> str:
+    found = shutil.which(command) or command
+    real = os.path.realpath(found)
+    try:
+        info = os.stat(real)
+    except OSError:
+        return real
+    return f"{real}:{info.st_size}:{info.st_mtime_ns}"
 
 
 def _run_compiler(command: list[str]) -> bool:

@@ -383,6 +383,8 @@ def _run_child(
         ],
         "exports_symbol": adapters.EXPORTS_SYMBOL,
         "result": str(staged / "result.json"),
+        # precompiled headers: for native builds, which are the ones people wait for while editing
+        "pch": None if plan.portable or os.environ.get("CAPSULES_PCH") == "0" else str(cache.pch_dir()),
     }
     (staged / "request.json").write_text(json.dumps(request))  # kept with the log, for a failed build
     child.communicate(json.dumps(request).encode())

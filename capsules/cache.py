@@ -51,7 +51,7 @@ TAG = (
 )
 KEY = re.compile(r"[0-9a-f]{64}")
 # what capsules creates under v1/, and so what `capsules clean` may remove
-_OWN = {"tmp": re.compile(r"(build|trash)-\w+"), "logs": re.compile(r"[\w.-]+\.log"), "sources": KEY}
+_OWN = {"tmp": re.compile(r"(build|trash)-\w+"), "logs": re.compile(r"[\w.-]+\.log"), "sources": KEY, "pch": KEY}
 
 
 @dataclass(frozen=True)
@@ -290,6 +290,12 @@ class Cache:
             write_file(path, data)
         except OSError as err:
             raise unwritable(path.parent, err) from None
+        return path
+
+    def pch_dir(self) -> Path:
+        """``v1/pch``: pythran's core headers, precompiled once per compiler and flags (see capsules._compile)."""
+        path = self.base / "pch"
+        _private_dir(path)
         return path
 
     def log_path(self, module_name: str) -> Path:
