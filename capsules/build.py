@@ -443,6 +443,11 @@ def _pythran_failure(plan: Plan, result: dict) -> tuple[int | None, str]:
         line = _import_line(plan.source, missing.group(1))
         message = f"pythran cannot compile module '{missing.group(1)}' (it compiles math, cmath, numpy, " \
                   "scipy.special and a few more from the standard library)"
+    attribute = re.match(r"Unsupported attribute '(\w+)'", result["message"])
+    if line is None and attribute:  # nor the line that uses the attribute
+        line = _attribute_line(plan.source, attribute.group(1))
+        message = f"pythran cannot compile '.{attribute.group(1)}' here ({result['message']}); " \
+                  "docs/special-functions.md lists what it compiles"
     generated = result.get("line") is not None and result["line"] > len(plan.source.splitlines())
     kernel = next((e for e in scan.exports if e.role and e.line == line), None) if generated else None
     if kernel is None:
@@ -471,6 +476,17 @@ def _import_line(source: bytes, module: str) -> int | None:
         if module in names or any(n.startswith(f"{module}.") for n in names):
             return node.lineno
     return None
+
+
+def _attribute_line(source: bytes, name: str) -> int | None:
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    uses = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr == name]
+    return min(uses, default=None)
 
 
 def _def_line(source: bytes, function: str) -> int | None:

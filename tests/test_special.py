@@ -878,8 +878,9 @@ UNSUPPORTED = {
     "erfinv": ("special.erfinv(x)", "pythran: Attribute 'erfinv' unknown", CALL_LINE),
     "sinc": ("np.sinc(x)", "pythran: Attribute 'sinc' unknown", CALL_LINE),
     "log2": ("math.log2(x)", "pythran: `log2' is not a member of math or Pythran does not support it", CALL_LINE),
-    # pythran gives no line for scipy.special.erf (math.erf compiles)
-    "special_erf": ("special.erf(x)", "pythran: Unsupported attribute 'erf' for this object", None),
+    # pythran gives no line for scipy.special.erf (math.erf compiles): capsules finds the attribute's
+    "special_erf": ("special.erf(x)", "cannot compile '.erf' here (Unsupported attribute 'erf' for this object)",
+                    CALL_LINE),
     # a C++ static_assert: capsules names the kernel's def line, not the call's
     "binom_of_floats": ("special.binom(x, 2.5)", "only support integer case of scipy.special.binom", DEF_LINE),
     # a link error (see MODULES): no line, a mangled symbol
