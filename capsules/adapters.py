@@ -23,6 +23,8 @@ _PRELUDE = r"""
 // ---- capsules: entry points with SciPy's C signatures ----
 #include <atomic>
 #include <complex>
+#include <new>
+#include <pythonic/include/types/exceptions.hpp>
 #include <limits>
 #include <type_traits>
 PYTHONIC_NS_BEGIN
@@ -137,7 +139,18 @@ inline void failed_without_error(const char *where) {
 inline void raise_from_kernel(const char *where) {
   PyGILState_STATE gil = PyGILState_Ensure();
   if (!PyErr_Occurred()) {
-    pythonic::handle_python_exception([]() -> PyObject * { throw; });
+    pythonic::handle_python_exception([]() -> PyObject * {
+      try {
+        throw;
+      } catch (pythonic::types::BaseException const &) {
+        throw;  // pythran's own exceptions: its handler maps them to Python's
+      } catch (std::bad_alloc const &) {
+        PyErr_NoMemory();
+      } catch (std::exception const &e) {  // the C++ library's (Boost's special functions): keep its message
+        PyErr_SetString(PyExc_RuntimeError, e.what());
+      }
+      return nullptr;
+    });
     PyObject *type, *value, *tb;
     PyErr_Fetch(&type, &value, &tb);
     PyErr_NormalizeException(&type, &value, &tb);

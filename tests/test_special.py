@@ -855,10 +855,13 @@ def test_the_documented_tables_are_the_tested_cases(comparisons):
 
 
 def test_bessel_at_infinity_raises_after_seconds(special_modules):
-    """Boost's I and K functions iterate for about two seconds at x = inf, then give up (hence FINITE grids)."""
+    """Boost's I and K functions iterate for about two seconds at x = inf, then give up (hence FINITE grids).
+
+    Boost's own message reaches the KernelError (a std::exception's what()).
+    """
     kernel = special_modules["main"].special_kv
     started = time.perf_counter()
-    with pytest.raises(capsules.KernelError, match="raised RuntimeError: Something happened on the way to heaven"):
+    with pytest.raises(capsules.KernelError, match=r"raised RuntimeError: .*bessel_ik.*Series evaluation exceeded"):
         run_compiled_once(kernel, 0.25, INF)
     assert time.perf_counter() - started > 0.5
     assert special.kv(0.25, INF) == 0.0
