@@ -18,6 +18,7 @@ capsules, so a ``capsules/`` folder in the current directory cannot shadow it.
 from __future__ import annotations
 
 import ctypes
+import errno
 import hashlib
 import json
 import os
@@ -36,6 +37,10 @@ from typing import Any
 # extension module, which on Linux and macOS does not link libpython.
 BASE_COMPILE = ("-DNDEBUG", "-fPIC")
 SHARED = {"darwin": ("-bundle", "-undefined", "dynamic_lookup")}
+# errno values that mean the disk, or the user's quota on it, is full
+NO_SPACE = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+# the exit status when even the result could not be written for lack of space
+EXIT_NO_SPACE = 28
 
 
 def main(argv: list[str]) -> int:
@@ -59,12 +64,32 @@ def main(argv: list[str]) -> int:
         result = {"ok": False, "stage": "interrupted", "message": "interrupted", "line": None}
     except BaseException as err:  # every failure must reach the parent as data
         result = _failure(err)
-        if result["stage"] == "internal":  # a bug, not the kernel's fault: keep the traceback in the log
-            traceback.print_exc()
-        else:
-            print(f"{result['stage']} failed: {result['message']}", file=sys.stderr)
-    Path(request["result"]).write_text(json.dumps(result))
+        if result["stage"] == "no space":
+            _make_room(request)
+        try:  # into the log, which may be on the full disk that made the build fail
+            if result["stage"] == "internal":  # a bug, not the kernel's fault: keep the traceback in the log
+                traceback.print_exc()
+            else:
+                print(f"{result['stage']} failed: {result['message']}", file=sys.stderr)
+        except OSError:
+            pass
+    try:
+        Path(request["result"]).write_text(json.dumps(result))
+    except OSError as err:
+        if err.errno in NO_SPACE:
+            return EXIT_NO_SPACE
+        raise
     return 0 if result["ok"] else 1
+
+
+def _make_room(request: dict[str, Any]) -> None:
+    """Remove what the build wrote (the parent discards it anyway), so that the result fits on the full disk."""
+    outdir = Path(request["outdir"])
+    for name in [f"{request['module_name']}.cpp", *(target["binary"] for target in request["targets"])]:
+        try:
+            (outdir / name).unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 def _compile(request: dict[str, Any]) -> dict[str, Any]:
@@ -77,7 +102,8 @@ def _compile(request: dict[str, Any]) -> dict[str, Any]:
     specs = spec_parser(source)
     module, error_checker = pythran.generate_cxx(name, source, specs, module_dir=request["module_dir"])
     cpp = outdir / f"{name}.cpp"
-    cpp.write_text(str(module) + "\n" + request["entries"])
+    # the prologue goes first: what it declares must precede pythran's headers
+    cpp.write_text(request["prologue"] + str(module) + "\n" + request["entries"])
     timings["generate_cxx"] = time.perf_counter()
     binaries = []
     for target in request["targets"]:
@@ -104,6 +130,10 @@ class CompilerFailed(Exception):
 
 class NoCompiler(Exception):
     """The compiler could not be started at all."""
+
+
+class NoSpace(Exception):
+    """The compiler could not write its output: the disk (or quota) is full."""
 
 
 def _command(cpp: Path, binary: Path, flags: list[str], cxx: str | None, pch: str | None = None) -> list[str]:
@@ -222,13 +252,26 @@ def _identity(command: str) -> str:
 
 
 def _run_compiler(command: list[str]) -> bool:
+    """Run the compiler, its messages into the log.
+
+    They pass through here rather than straight into the log: on a full
+    disk the log loses them, and the build must still tell why it failed.
+    """
     print(shlex.join(command), flush=True)
     try:
-        return subprocess.run(command, check=False).returncode == 0
+        done = subprocess.run(command, check=False, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     except OSError as err:
         raise NoCompiler(
             f"cannot run the C++ compiler '{command[0]}': {err.strerror} (set CXX to a C++ compiler, e.g. g++)"
         ) from None
+    sys.stdout.buffer.write(done.stdout)
+    sys.stdout.flush()
+    if done.returncode != 0:
+        reasons = {os.strerror(number) for number in NO_SPACE}
+        full = [line for line in done.stdout.decode(errors="replace").splitlines() if any(r in line for r in reasons)]
+        if full:
+            raise NoSpace(full[0].strip())
+    return done.returncode == 0
 
 
 def _requires_blas(cxx_source: str) -> bool:
@@ -258,10 +301,21 @@ def _failure(err: BaseException) -> dict[str, Any]:
         }
     if isinstance(err, NoCompiler):
         return {"ok": False, "stage": "toolchain", "message": str(err), "line": None}
+    if isinstance(err, OSError) and err.errno in NO_SPACE:
+        where = f": {err.filename}" if err.filename else ""
+        return {"ok": False, "stage": "no space", "message": f"{err.strerror}{where}", "line": None}
+    if isinstance(err, NoSpace):
+        return {"ok": False, "stage": "no space", "message": str(err), "line": None}
     if isinstance(err, CompilerFailed):
         return {"ok": False, "stage": "compile", "message": str(err), "line": None}
     return {"ok": False, "stage": "internal", "message": f"{type(err).__name__}: {err}", "line": None}
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    status = main(sys.argv[1:])
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:  # the log is on a full disk: exit with main's status, not the 120 Python's exit would give
+        os._exit(status)
+    sys.exit(status)

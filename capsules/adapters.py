@@ -10,6 +10,12 @@ One exported function, ``capsules_exports_v1``, returns a tuple of
 ``(name, PyCapsule, inferred_return_kind)``: the capsule is named with the
 SciPy signature string (a literal in the binary, so it lives as long as the
 binary) and the kind is what pythran inferred, for the build to check.
+
+A :func:`prologue` goes before pythran's C++: in every build it makes a
+failed allocation throw instead of handing pythran a null pointer, and in a
+checked build it replaces pythran's raw pointer type with one that knows how
+many items SciPy passed behind it, so that every subscript of a raw pointer
+is bounds-checked, wherever the kernel makes it.
 """
 
 from __future__ import annotations
@@ -18,6 +24,152 @@ from .signatures import Signature
 from .spec import ExportSpec
 
 EXPORTS_SYMBOL = "capsules_exports_v1"
+# A checked build's user_data copy starts right after two int64: this magic
+# number ("capsules" in ASCII) and the number of items (see capsules.load).
+USER_DATA_MAGIC = 0x63617073756C6573
+
+_ALLOCATION = r"""
+// ---- capsules: before pythran's headers ----
+#include <pythonic/core.hpp>
+#include <pythonic/python/core.hpp>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <new>
+namespace capsules_rt {
+// What the generated code throws itself; the barrier raises it as `type`.
+struct error : std::exception {
+  PyObject *type;
+  char message[200];
+  error(PyObject *type, const char *text) : type(type) { std::snprintf(message, sizeof message, "%s", text); }
+  const char *what() const noexcept override { return message; }
+};
+struct out_of_memory : std::bad_alloc {
+  char message[64];
+  explicit out_of_memory(std::size_t bytes) {
+    std::snprintf(message, sizeof message, "unable to allocate %zu bytes", bytes);
+  }
+  const char *what() const noexcept override { return message; }
+};
+[[noreturn]] __attribute__((cold, noinline)) inline void allocation_failed(std::size_t bytes) {
+  throw out_of_memory(bytes);
+}
+}  // namespace capsules_rt
+PYTHONIC_NS_BEGIN
+namespace utils {
+// pythran's allocator (pythonic/include/utils/allocate.hpp) calls malloc,
+// calloc and realloc unqualified from this namespace, and much of pythran
+// (numpy.zeros, lists, ...) uses what they return unchecked: a failed
+// allocation was a SIGSEGV.  Declared first, these are the functions it
+// calls; they throw, and the barrier raises MemoryError.
+//
+// Small sizes known when compiling are pythran's own bookkeeping (the block
+// behind each array's reference count): left untested, the compiler still
+// removes those that never escape the kernel, where a test would keep a
+// malloc and a free in every call.  Any other size costs one test.
+#define CAPSULES_TESTED(bytes) (!__builtin_constant_p(bytes) || (bytes) > 4096)
+inline void *malloc(std::size_t bytes) {
+  void *memory = std::malloc(bytes);
+  if (CAPSULES_TESTED(bytes) && __builtin_expect(memory == nullptr && bytes != 0, 0))
+    capsules_rt::allocation_failed(bytes);
+  return memory;
+}
+inline void *calloc(std::size_t count, std::size_t size) {
+  void *memory = std::calloc(count, size);
+  if (CAPSULES_TESTED(count * size) && __builtin_expect(memory == nullptr && count != 0 && size != 0, 0)) {
+    std::size_t bytes;
+    capsules_rt::allocation_failed(__builtin_mul_overflow(count, size, &bytes) ? SIZE_MAX : bytes);
+  }
+  return memory;
+}
+inline void *realloc(void *old, std::size_t bytes) {
+  void *memory = std::realloc(old, bytes);
+  if (CAPSULES_TESTED(bytes) && __builtin_expect(memory == nullptr && bytes != 0, 0))
+    capsules_rt::allocation_failed(bytes);
+  return memory;
+}
+#undef CAPSULES_TESTED
+}  // namespace utils
+PYTHONIC_NS_END
+"""
+
+# A checked build's raw pointers, in place of pythran's own (whose include
+# guards are defined here, so that pythonic/include/types/pointer.hpp and
+# pythonic/types/pointer.hpp are skipped): the same interface, plus how many
+# items SciPy passed behind the pointer, which the entry point fills in.
+# Every subscript is checked, wherever the kernel makes it: in the exported
+# function, in helpers it passes the pointer to, in pythran's fast loops.
+_CHECKED_POINTER = r"""
+#define PYTHONIC_INCLUDE_TYPES_POINTER_HPP
+#define PYTHONIC_TYPES_POINTER_HPP
+#include <tuple>
+namespace capsules_rt {
+[[noreturn]] __attribute__((cold, noinline)) inline void out_of_bounds(long index, long size, const char *name) {
+  char text[200];
+  std::snprintf(text, sizeof text, "%s[%ld] is out of range (%s has %ld item%s)", name, index, name, size,
+                size == 1 ? "" : "s");
+  throw error(PyExc_IndexError, text);
+}
+inline long user_data_items(const void *user_data) {
+  if (user_data == nullptr) return 0;
+  const std::int64_t *header = static_cast<const std::int64_t *>(user_data) - 2;
+  if (header[0] != @MAGIC@)
+    throw error(PyExc_ValueError, "a checked build reads the length of user_data from the copy that "
+                                  "Kernel.lowlevel() makes: pass user_data through lowlevel()");
+  return static_cast<long>(header[1]);
+}
+}  // namespace capsules_rt
+PYTHONIC_NS_BEGIN
+namespace types {
+template <class T> struct pointer {
+  T *data;
+  long size = -1;  // not known (a pointer pythran made from an array): not checked
+  const char *name = "";
+  using reference = T &;
+  using const_reference = T const &;
+  using value_type = T;
+  long at(long i) const {
+    if (size >= 0 && (i < 0 || i >= size)) capsules_rt::out_of_bounds(i, size, name);
+    return i;
+  }
+  reference operator[](long i) { return data[at(i)]; }
+  value_type operator[](long i) const { return data[at(i)]; }
+  reference fast(long i) { return data[at(i)]; }
+  value_type fast(long i) const { return data[at(i)]; }
+};
+}  // namespace types
+PYTHONIC_NS_END
+namespace std {
+template <size_t I, class T> typename pythonic::types::pointer<T>::reference get(pythonic::types::pointer<T> &t) {
+  return t[I];
+}
+template <size_t I, class T>
+typename pythonic::types::pointer<T>::value_type get(pythonic::types::pointer<T> const &t) {
+  return t[I];
+}
+template <size_t I, class T> typename pythonic::types::pointer<T>::value_type get(pythonic::types::pointer<T> &&t) {
+  return t[I];
+}
+template <size_t I, class T> struct tuple_element<I, pythonic::types::pointer<T>> {
+  using type = typename pythonic::types::pointer<T>::value_type;
+};
+}  // namespace std
+PYTHONIC_NS_BEGIN
+template <class T> struct to_python<types::pointer<T>> {
+  static PyObject *convert(types::pointer<T> const &) { return nullptr; }
+};
+template <class T> struct from_python<types::pointer<T>> {
+  static bool is_convertible(PyObject *) { return false; }
+  static types::pointer<T> convert(PyObject *) { return {nullptr}; }
+};
+PYTHONIC_NS_END
+""".replace("@MAGIC@", f"{USER_DATA_MAGIC:#x}LL")
+
+
+def prologue(checked: bool = False) -> str:
+    """C++ to put before pythran's: allocation that throws; in a checked build, bounds-checked pointers."""
+    return _ALLOCATION + (_CHECKED_POINTER if checked else "")
 
 _PRELUDE = r"""
 // ---- capsules: entry points with SciPy's C signatures ----
@@ -144,6 +296,10 @@ inline void raise_from_kernel(const char *where) {
         throw;
       } catch (pythonic::types::BaseException const &) {
         throw;  // pythran's own exceptions: its handler maps them to Python's
+      } catch (error const &e) {  // thrown by the prologue's code
+        PyErr_SetString(e.type, e.what());
+      } catch (out_of_memory const &e) {
+        PyErr_SetString(PyExc_MemoryError, e.what());
       } catch (std::bad_alloc const &) {
         PyErr_NoMemory();
       } catch (std::exception const &e) {  // the C++ library's (Boost's special functions): keep its message
@@ -171,21 +327,23 @@ def entry_name(name: str) -> str:
     return f"capsules_entry_{name}"
 
 
-def generate(exports: list[tuple[ExportSpec, Signature]], filename: str) -> str:
+def generate(exports: list[tuple[ExportSpec, Signature]], filename: str, *, checked: bool = False) -> str:
     """C++ source to append to pythran's output for these capsule exports.
 
     ``filename`` (the kernel file's name) and each export's line locate the
-    errors a kernel raises at run time.
+    errors a kernel raises at run time.  ``checked``: the source starts with
+    ``prologue(checked=True)``, and the entry points give each pointer its length.
     """
     parts = [_PRELUDE]
-    parts += [_entry(spec, sig, f"{filename}:{spec.line}: '{spec.name}'") for spec, sig in exports]
+    parts += [_entry(spec, sig, f"{filename}:{spec.line}: '{spec.name}'", checked) for spec, sig in exports]
     parts.append(_exports_function(exports))
     return "\n".join(parts)
 
 
-def _entry(spec: ExportSpec, sig: Signature, where: str) -> str:
+def _entry(spec: ExportSpec, sig: Signature, where: str, checked: bool) -> str:
     params = ", ".join(f"{_c_param(c)} a{i}" for i, c in enumerate(sig.form.args))
-    call_args = ", ".join(_convert(cxx, i) for i, cxx in enumerate(spec.cxx_types))
+    lengths = _lengths(sig) if checked else {}
+    call_args = ", ".join(_convert(cxx, i, lengths.get(i), spec.params[i]) for i, cxx in enumerate(spec.cxx_types))
     function = spec.entry or spec.name
     call = f"[&]() {{ return {function}({call_args}); }}"
     if sig.form.ret == "double":
@@ -231,10 +389,21 @@ def _c_param(c: str) -> str:
     return c.replace(" *", "*")
 
 
-def _convert(cxx: str, i: int) -> str:
+def _lengths(sig: Signature) -> dict[int, str]:
+    """How many items each pointer argument holds, as C++ expressions of the entry point's arguments."""
+    args = [f"static_cast<long>(a{i})" for i in range(len(sig.form.args))]
+    lengths = {i: length.format(*args) for i, length in enumerate(sig.form.lengths) if length is not None}
+    if sig.form.user_data is not None:
+        lengths[sig.form.user_data] = f"capsules_rt::user_data_items(a{sig.form.user_data})"
+    return lengths
+
+
+def _convert(cxx: str, i: int, length: str | None = None, name: str = "") -> str:
     if cxx.startswith("pythonic::types::pointer<"):
         inner = cxx[len("pythonic::types::pointer<") : -1]
-        return f"{cxx}{{reinterpret_cast<{inner}*>(a{i})}}"
+        if length is None:
+            return f"{cxx}{{reinterpret_cast<{inner}*>(a{i})}}"
+        return f"{cxx}{{reinterpret_cast<{inner}*>(a{i}), {length}, {_c_string(name)}}}"
     return f"static_cast<{cxx}>(a{i})"
 
 

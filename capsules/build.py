@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import adapters, inline, levels, natural
-from .cache import Cache, Entry, cache_key, write_file
+from ._compile import EXIT_NO_SPACE
+from .cache import NO_SPACE, Cache, Entry, cache_key, no_space, write_file
 from .errors import BuildError, CapsulesError, SpecError
 from .signatures import Signature, check_return, match
 from .spec import ExportSpec, Scan, decode_source, is_kernel_file, read_scan, read_source
@@ -302,10 +303,19 @@ def build_plan(plan: Plan, cache: Cache, *, force: bool = False) -> BuildResult:
     with cache.lock(plan.key):
         entry = None if force else cache.lookup(plan.key)
         if entry is None:
-            cache.discard(plan.key)  # a damaged or forced entry is rebuilt, never reused
-            entry = _compile(plan, cache)
+            try:
+                cache.discard(plan.key)  # a damaged or forced entry is rebuilt, never reused
+                entry = _compile(plan, cache)
+            except OSError as err:  # staging is removed: nothing is published
+                if err.errno not in NO_SPACE:
+                    raise
+                raise _no_space(plan, cache, err.strerror) from None
             return BuildResult(plan.path, entry, True, time.perf_counter() - start)
     return BuildResult(plan.path, entry, False, time.perf_counter() - start)
+
+
+def _no_space(plan: Plan, cache: Cache, reason: str) -> CapsulesError:
+    return no_space(cache.root, reason, f", while building {plan.path.name} (nothing was published)")
 
 
 def _compile(plan: Plan, cache: Cache) -> Entry:
@@ -376,7 +386,8 @@ def _run_child(
         "module_dir": str(plan.path.resolve().parent),
         "module_name": plan.module_name,
         "outdir": str(staged),
-        "entries": adapters.generate(capsules, plan.path.name),
+        "prologue": adapters.prologue(checked=plan.checked),
+        "entries": adapters.generate(capsules, plan.path.name, checked=plan.checked),
         "targets": [
             {"flags": [*plan.flags[:1], *v.flags, *plan.flags[1:]], "binary": _binary_name(plan, v)}
             for v in plan.variants
@@ -391,6 +402,8 @@ def _run_child(
     try:
         result = json.loads((staged / "result.json").read_text())
     except (OSError, ValueError):
+        if child.returncode == EXIT_NO_SPACE:  # it could not even write its result
+            raise _no_space(plan, cache, "the compiler process could not write its result") from None
         result = {"ok": False, "stage": "internal", "message": "the compiler process died", "line": None}
     if not result["ok"]:
         raise _failure(plan, result, staged / "build.log", cache)
@@ -412,7 +425,9 @@ def _pythran_path() -> list[str]:
     return [str(Path(spec.origin).resolve().parent.parent)]
 
 
-def _failure(plan: Plan, result: dict, log: Path, cache: Cache) -> BuildError:
+def _failure(plan: Plan, result: dict, log: Path, cache: Cache) -> CapsulesError:
+    if result["stage"] == "no space":  # a log could not be kept either
+        return _no_space(plan, cache, result["message"])
     kept = cache.log_path(plan.module_name)
     write_file(kept, log.read_bytes())
     text = log.read_text(errors="replace")

@@ -17,6 +17,7 @@ rebuilt), never imported.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib.util
 import json
@@ -320,8 +321,23 @@ class Cache:
         return count
 
 
+# errno values that mean the disk, or the user's quota on it, is full
+NO_SPACE = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+
+
+def no_space(path: Path, reason: str, doing: str = "") -> CacheError:
+    """The error for a cache whose disk (or quota) is full: where, why (``reason``), and what to do."""
+    return CacheError(
+        f"the disk (or quota) is full: {reason}{doing}. Free some space there, or set CAPSULES_CACHE "
+        "(or --cache) to a directory with room",
+        path=path,
+    )
+
+
 def unwritable(path: Path, err: OSError) -> CacheError:
     """The error for a cache that cannot be written: where, why, and what to do."""
+    if err.errno in NO_SPACE:
+        return no_space(path, err.strerror)
     return CacheError(
         f"cannot write in the cache ({err.strerror}); to build, set CAPSULES_CACHE (or --cache) to a writable "
         "directory; to use this cache's builds without writing, list its root in CAPSULES_CACHE_PATH",
@@ -486,6 +502,8 @@ def _private_dir(path: Path) -> None:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         info = path.stat()
     except OSError as err:
+        if err.errno in NO_SPACE:
+            raise no_space(path, err.strerror) from None
         raise CacheError(f"cannot create the cache directory: {err.strerror}", path=path) from None
     if not stat.S_ISDIR(info.st_mode):
         raise CacheError("the cache path exists and is not a directory", path=path)

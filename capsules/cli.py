@@ -58,7 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="rebuild even if the cache has a valid build")
     p.add_argument("--portable", action="store_true", help="do not target this CPU (no -march=native)")
     p.add_argument("--checked", action="store_true",
-                   help="bounds-checked views, division by zero and asserts raised, non-finite results reported")
+                   help="bounds-checked views and pointers (user_data too), division by zero and asserts raised, "
+                        "non-finite results reported")
     p.add_argument("--const", action="append", default=[], metavar="KERNEL.PARAM=VALUE",
                    help="fix a natural kernel's parameter at build time (repeatable)")
     p.add_argument("--into", metavar="DIR",

@@ -225,7 +225,7 @@ def _decorator(role: str) -> Callable[..., Any]:
         passed by name to ``lowlevel``.  Left out, the first argument(s)
         are what SciPy provides and the rest are parameters.
     checked
-        Build the checked variant (bounds-checked views, division by zero
+        Build the checked variant (bounds-checked views and pointers, division by zero
         and asserts raised, non-finite results reported).
     portable
         Build for every CPU level instead of this CPU (as for wheels).

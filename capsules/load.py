@@ -91,7 +91,12 @@ class Kernel:
         return _Callable(self, data, pointer)
 
     def as_ctypes(self) -> Any:
-        """The compiled function as a ctypes function pointer, for C libraries that take callbacks."""
+        """The compiled function as a ctypes function pointer, for C libraries that take callbacks.
+
+        A checked build reads how many items user_data holds from a header in
+        front of the copy :meth:`lowlevel` makes: pass the address of
+        ``lowlevel(...).user_data_array``, not a pointer of your own.
+        """
         proto = ctypes.CFUNCTYPE(_CTYPES[self._signature.form.ret], *(_CTYPES[a] for a in self._signature.form.args))
         return proto(self.address)
 
@@ -137,6 +142,11 @@ class KernelModule:
     @property
     def key(self) -> str:
         return self.entry.key
+
+    @property
+    def checked(self) -> bool:
+        """Whether this is a checked build (see ``load(..., checked=True)``)."""
+        return bool(self.entry.data["inputs"].get("checked"))
 
     def __getitem__(self, name: str) -> Kernel:
         try:
@@ -202,8 +212,9 @@ def load(
     portable
         Load (or build) the portable variant instead of the native one.
     checked
-        Load (or build) the checked variant: bounds-checked views, division
-        by zero and failing asserts raised, non-finite results reported.
+        Load (or build) the checked variant: bounds-checked views and raw
+        pointers (user_data included), division by zero and failing asserts
+        raised, non-finite results reported.
     constants
         Fix natural kernels' parameters at build time, as literals the
         compiler folds and unrolls with: ``{"moving_average": {"length": 9}}``.
@@ -317,6 +328,28 @@ def _user_data(kernel: Kernel, value: Any) -> np.ndarray | None:
     _refuse_addresses(spec, value)
     data = _as_array(spec, value, np.dtype(sig.user_data_dtype))
     _check_length(spec, slot, data)
+    return held(kernel, data)
+
+
+# A checked build's user_data: 16 bytes of header (adapters.USER_DATA_MAGIC
+# and the number of items, two int64), then the values, 16-byte aligned.
+_HEADER = 16
+
+
+def held(kernel: Kernel, data: np.ndarray) -> np.ndarray:
+    """user_data as the kernel's build reads it, read-only.
+
+    For a checked build, the values follow a header with their number, which
+    the entry point reads to bounds-check the kernel's subscripts of
+    user_data; the default build reads the values alone, as SciPy passes them.
+    """
+    if kernel.module.checked:
+        raw = np.empty(data.nbytes + 2 * _HEADER, dtype=np.uint8)
+        start = _HEADER + (-(raw.ctypes.data + _HEADER)) % _HEADER
+        raw[start - _HEADER : start].view(np.int64)[:] = (adapters.USER_DATA_MAGIC, data.size)
+        placed = raw[start : start + data.nbytes].view(data.dtype)
+        placed[...] = data
+        data = placed
     data.flags.writeable = False
     return data
 

@@ -39,7 +39,7 @@ from scipy import LowLevelCallable
 from .build import SOURCE_COPY, build_plan, plan
 from .cache import KEY, Cache, Entry, check_entry_data, read_only_lookup
 from .errors import CacheError, CapsulesError
-from .load import _LOADED, Kernel, KernelModule, _Callable, from_entry
+from .load import _LOADED, Kernel, KernelModule, _Callable, from_entry, held
 
 # What a binary asks of the process that imports it.  The other key inputs
 # (compiler, pythran, pythranrc) say how it was made, not where it runs.
@@ -132,8 +132,7 @@ def receive_callable(kernel: Kernel, user_data: np.ndarray | None) -> LowLevelCa
     """Unpickle the object ``Kernel.lowlevel`` returns (its user_data was checked when it was made)."""
     if user_data is None:
         return _Callable(kernel, None, None)
-    data = np.ascontiguousarray(user_data)
-    data.flags.writeable = False
+    data = held(kernel, np.ascontiguousarray(user_data))
     return _Callable(kernel, data, ctypes.c_void_p(data.ctypes.data))
 
 

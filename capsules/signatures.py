@@ -28,17 +28,27 @@ class Form:
     """One calling convention of a SciPy caller.
 
     ``args`` are canonical C spellings; ``roles`` say what SciPy passes in
-    each position, for error messages.
+    each position, for error messages.  ``lengths`` say how many items SciPy
+    passes behind each pointer, for the checked build's bounds checks: the
+    number itself or ``"{k}"``, the value of argument ``k``; None where
+    there is no pointer, and for user_data, whose length capsules knows
+    because it made the copy.
     """
 
     ret: str
     args: tuple[str, ...]
     roles: tuple[str, ...]
     targets: tuple[str, ...]
+    lengths: tuple[str | None, ...]
 
     def __post_init__(self) -> None:
         if len(self.args) != len(self.roles):
             raise ValueError("each argument needs a role")
+        if len(self.lengths) != len(self.args):
+            raise ValueError("each argument needs a length (None where it is no pointer)")
+        pointers = [arg.endswith("*") and arg != USER_DATA for arg in self.args]
+        if pointers != [length is not None for length in self.lengths]:
+            raise ValueError("exactly the pointers SciPy passes, other than user_data, have lengths")
 
     @property
     def text(self) -> str:
@@ -52,32 +62,37 @@ class Form:
 
 
 FORMS: tuple[Form, ...] = (
-    Form("double", ("double",), ("x",), ("quad",)),
-    Form("double", ("double", USER_DATA), ("x", "user_data"), ("quad",)),
-    Form("double", ("int", "double *"), ("n (number of variables)", "x (the point)"), ND_INTEGRATORS),
+    Form("double", ("double",), ("x",), ("quad",), (None,)),
+    Form("double", ("double", USER_DATA), ("x", "user_data"), ("quad",), (None, None)),
+    Form("double", ("int", "double *"), ("n (number of variables)", "x (the point)"), ND_INTEGRATORS, (None, "{0}")),
     Form(
         "double",
         ("int", "double *", USER_DATA),
         ("n (number of variables)", "x (the point)", "user_data"),
         ND_INTEGRATORS,
+        (None, "{0}", None),
     ),
     Form(
         "int",
         ("double *", "npy_intp", "double *", USER_DATA),
         ("buffer", "filter_size", "return_value", "user_data"),
         ("generic_filter",),
+        ("{1}", None, "1", None),
     ),
     Form(
         "int",
         ("double *", "npy_intp", "double *", "npy_intp", USER_DATA),
         ("input_line", "input_length", "output_line", "output_length", "user_data"),
         ("generic_filter1d",),
+        # input_length counts the extension by the filter size on both sides
+        ("{1}", None, "{3}", None, None),
     ),
     Form(
         "int",
         ("npy_intp *", "double *", "int", "int", USER_DATA),
         ("output_coordinates", "input_coordinates", "output_rank", "input_rank", "user_data"),
         ("geometric_transform",),
+        ("{2}", "{3}", None, None, None),
     ),
 )
 
