@@ -144,7 +144,8 @@ def markdown(rows: dict, repeats: int) -> str:
         cells = [f"{med(p[name] for p in phases):.2f}" for name in
                  ("scan", "child", "import_pythran", "generate_cxx", "compile")]
         lines.append(f"| {module} | " + " | ".join(cells) + " |")
-    lines += ["", f"- cold `capsules build kernels/` (8 modules): -j 1 {_s(rows['tree -j 1'])}, "
+    count = len(list((REPO / "kernels").glob("*.py")))
+    lines += ["", f"- cold `capsules build kernels/` ({count} modules): -j 1 {_s(rows['tree -j 1'])}, "
               f"-j 2 {_s(rows['tree -j 2'])}",
               f"- no-op `capsules build kernels/` (a subprocess, interpreter start included): {_s(rows['noop'])}", ""]
     return "\n".join(lines)
