@@ -9,6 +9,7 @@ pythran inferred, and publish.  ``jobs`` modules compile at once.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import json
 import math
@@ -29,7 +30,7 @@ from ._compile import EXIT_NO_SPACE
 from .cache import NO_SPACE, Cache, Entry, cache_key, no_space, write_file
 from .errors import BuildError, CapsulesError, SpecError
 from .signatures import Signature, check_return, match
-from .spec import ExportSpec, Scan, decode_source, is_kernel_file, read_scan, read_source
+from .spec import ExportSpec, Scan, declares_kernels, decode_source, is_kernel_file, read_scan, read_source
 
 # -O3 and the host's full instruction set; pythran's own default is -O2 for a
 # generic x86-64.  -ffp-contract=off: no fused multiply-add unless the source
@@ -136,6 +137,11 @@ class Unit:
     def text(self) -> str:
         return self.lifted.text if self.lifted else decode_source(read_source(self.path), self.path)
 
+    @property
+    def size(self) -> int:
+        """How big its source is (without reading a kernel file again)."""
+        return len(self.lifted.text) if self.lifted else self.path.stat().st_size
+
     def generated(self, cache: Cache) -> Path:
         """The file to build: the kernel file itself, or the inline kernel's generated module."""
         if self.lifted is None:
@@ -155,7 +161,7 @@ def units(files: Iterable[Path]) -> tuple[list[Unit], list[CapsulesError]]:
     errors: list[CapsulesError] = []
     for path in files:
         text = decode_source(read_source(path), path)
-        if is_kernel_file(path) or not inline.has_decorators(text):
+        if declares_kernels(text) or not inline.has_decorators(text):
             found.append(Unit(path))
             continue
         lifted, problems = inline.lift_source(str(path), text)
@@ -261,7 +267,7 @@ def build(
             on_result(Path(err.path or ""), err)
     # largest sources first: the longest compiles start early and the workers
     # finish together (results keep the order given)
-    by_size = sorted(todo, key=lambda u: len(u.text()), reverse=True)
+    by_size = sorted(todo, key=lambda u: u.size, reverse=True)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         list(pool.map(one, by_size))
     errors = problems + [o for o in (outcomes[u] for u in todo) if isinstance(o, CapsulesError)]
@@ -444,7 +450,7 @@ def _failure(plan: Plan, result: dict, log: Path, cache: Cache) -> CapsulesError
         line = _def_line(plan.source, function) if function else None
         message = f"C++ compilation of '{function}' failed" if function else "C++ compilation failed"
         summary = summarize(text)
-    source_line = lines[line - 1].rstrip() if line and 0 < line <= len(lines) else ""
+    source_line = inline.line_text(lines, line)
     return BuildError(message, summary=summary, log_path=kept, path=plan.path, line=line, source_line=source_line)
 
 
@@ -478,13 +484,7 @@ def _failing_function(log: str, name: str) -> str | None:
 
 
 def _import_line(source: bytes, module: str) -> int | None:
-    import ast
-
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return None
-    for node in ast.walk(tree):
+    for node in ast.walk(_tree(source)):
         names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
         if isinstance(node, ast.ImportFrom) and node.module:
             names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
@@ -494,24 +494,21 @@ def _import_line(source: bytes, module: str) -> int | None:
 
 
 def _attribute_line(source: bytes, name: str) -> int | None:
-    import ast
-
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return None
-    uses = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr == name]
+    uses = [n.lineno for n in ast.walk(_tree(source)) if isinstance(n, ast.Attribute) and n.attr == name]
     return min(uses, default=None)
 
 
 def _def_line(source: bytes, function: str) -> int | None:
-    import ast
+    body = _tree(source).body
+    return next((n.lineno for n in body if isinstance(n, ast.FunctionDef) and n.name == function), None)
 
+
+def _tree(source: bytes) -> ast.Module:
+    """The module's syntax tree, for locating a failure; an empty one if it does not parse."""
     try:
-        tree = ast.parse(source)
+        return ast.parse(source)
     except SyntaxError:
-        return None
-    return next((n.lineno for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function), None)
+        return ast.Module(body=[], type_ignores=[])
 
 
 def summarize(log: str, limit: int = SUMMARY_LINES) -> str:

@@ -62,6 +62,13 @@ class InlineKernel(Kernel):
         self._lifted: inline.Lifted | None = None
         self._lock = threading.Lock()
 
+    @classmethod
+    def loaded(cls, function: Callable[..., Any], kernel: Kernel, lifted: inline.Lifted) -> InlineKernel:
+        """An inline kernel already built: ``kernel``, whose errors ``lifted`` locates, with its Python twin."""
+        made = cls(function, inline.Form(kernel.spec.role or inline.RAW, kernel.name, ""))
+        made._built, made._lifted = kernel, lifted
+        return made
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.function(*args, **kwargs)
 
@@ -116,7 +123,7 @@ class InlineKernel(Kernel):
         assert built is not None and lifted is not None
         line = lifted.line
         return dataclasses.replace(
-            built.spec, path=lifted.origin, line=line, source_line=lifted.origin_lines[line - 1].rstrip()
+            built.spec, path=lifted.origin, line=line, source_line=inline.line_text(lifted.origin_lines, line)
         )
 
     def __repr__(self) -> str:
@@ -132,12 +139,9 @@ class InlineKernel(Kernel):
 def _restore(module: KernelModule, name: str) -> InlineKernel:
     """An unpickled inline kernel: the shipped module's, its Python twin imported from the generated source."""
     built = module[name]
-    function = getattr(module.python_module(), name)
-    restored = InlineKernel(function, inline.Form(built.spec.role or inline.RAW, name, ""))
-    restored._built = built
-    source = module.path.read_text().splitlines()
-    restored._lifted = inline.Lifted(str(module.path), name, "", built.spec.line, built.spec.line, tuple(source))
-    return restored
+    lines = tuple(module.path.read_text().splitlines())
+    lifted = inline.Lifted(str(module.path), name, "", built.spec.line, built.spec.line, lines)
+    return InlineKernel.loaded(getattr(module.python_module(), name), built, lifted)
 
 
 def lift_function(function: Callable[..., Any], form: inline.Form) -> inline.Lifted:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import ast
 import builtins
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,21 +106,27 @@ class Lifted:
 
     def relocate(self, err: CapsulesError, generated: str | Path) -> CapsulesError:
         """``err`` about the generated module, re-pointed at the user's file and line."""
-        if err.path is None or Path(err.path) != Path(generated):
-            return err
         line = self.line if err.line == self.comment_line else err.line
-        source = self.origin_lines[line - 1].rstrip() if line and 0 < line <= len(self.origin_lines) else ""
-        moved = _copy(err)
-        moved.path, moved.line, moved.source_line = self.origin, line, source or err.source_line
-        moved.args = (moved._located(),)
-        return moved
+        return relocated(err, generated, self.origin, self.origin_lines, line)
 
 
-def _copy(err: CapsulesError) -> CapsulesError:
+def relocated(
+    err: CapsulesError, generated: str | Path, origin: str, lines: tuple[str, ...], line: int | None
+) -> CapsulesError:
+    """A copy of ``err``, if it is about the file ``generated``, located at ``origin:line`` instead."""
+    if err.path is None or Path(err.path) != Path(generated):
+        return err
     moved = type(err).__new__(type(err))
     moved.__dict__.update(err.__dict__)
     moved.__cause__, moved.__context__ = err.__cause__, err.__context__
+    moved.path, moved.line, moved.source_line = origin, line, line_text(lines, line) or err.source_line
+    moved.args = (moved._located(),)
     return moved
+
+
+def line_text(lines: Sequence[str], line: int | None) -> str:
+    """Line ``line`` (1-based) of ``lines``, right-stripped; "" where there is none."""
+    return lines[line - 1].rstrip() if line and 0 < line <= len(lines) else ""
 
 
 def lift(origin: str, text: str, node: ast.FunctionDef, form: Form, tree: ast.Module | None = None) -> Lifted:
@@ -181,9 +187,10 @@ def lift_source(origin: str, text: str) -> tuple[list[Lifted], list[CapsulesErro
     except SyntaxError as err:
         raise SpecError(f"not valid Python: {err.msg}", path=origin, line=err.lineno) from None
     for node, form, tree in found:
+        if isinstance(form, CapsulesError):  # the decorator itself could not be read
+            errors.append(form)
+            continue
         try:
-            if isinstance(form, CapsulesError):
-                raise form
             lifted.append(lift(origin, text, node, form, tree))
         except CapsulesError as err:
             errors.append(err)
@@ -254,8 +261,7 @@ class _Where:
         self.origin, self.lines = origin, lines
 
     def at(self, line: int) -> dict[str, object]:
-        source = self.lines[line - 1].rstrip() if 0 < line <= len(self.lines) else ""
-        return {"path": self.origin, "line": line, "source_line": source}
+        return {"path": self.origin, "line": line, "source_line": line_text(self.lines, line)}
 
 
 class _Layout:
@@ -269,7 +275,7 @@ class _Layout:
 
     def copy(self, first: int, source: list[str]) -> None:
         for offset, text in enumerate(source):
-            self.lines.setdefault(first + offset, []).append(text)
+            self.put(first + offset, text)
 
     def text(self) -> str:
         last = max(self.lines, default=0)
@@ -287,8 +293,8 @@ class _Collector:
         self.bindings = _bindings(tree)
         self.decorators = _Decorators(tree)
         self.done: set[str] = set()
-        self.imports: dict[int, dict[str, ast.alias]] = {}  # id(stmt) -> used aliases
-        self.import_stmts: dict[int, ast.stmt] = {}
+        # id(import statement) -> the statement and the aliases the kernel uses of it
+        self.imports: dict[int, tuple[ast.Import | ast.ImportFrom, dict[str, ast.alias]]] = {}
 
     def function(self, node: ast.FunctionDef, kernel: bool = False) -> None:
         for decorator in node.decorator_list:
@@ -341,8 +347,7 @@ class _Collector:
         if module.split(".")[0] == "capsules":
             raise SpecError(f"the kernel uses '{name}' from capsules itself, which does not compile",
                             **self.where.at(line))
-        self.imports.setdefault(id(stmt), {})[name] = alias
-        self.import_stmts[id(stmt)] = stmt
+        self.imports.setdefault(id(stmt), (stmt, {}))[1][name] = alias
 
     def _constant(self, name: str, stmt: ast.Assign | ast.AnnAssign) -> None:
         value = stmt.value
@@ -358,8 +363,7 @@ class _Collector:
             self.name(used, line)
 
     def _emit_imports(self) -> None:
-        for key, aliases in self.imports.items():
-            stmt = self.import_stmts[key]
+        for stmt, aliases in self.imports.values():
             names = ", ".join(ast.unparse(a) for a in aliases.values())
             if isinstance(stmt, ast.Import):
                 self.layout.put(stmt.lineno, f"import {names}")
@@ -435,8 +439,6 @@ def _globals_of(node: ast.FunctionDef) -> list[tuple[str, int]]:
                 bound.add(sub.name)
         elif isinstance(sub, (ast.Import, ast.ImportFrom)):
             bound |= {_bound_name(a, sub) for a in sub.names}
-        elif isinstance(sub, ast.Global):
-            pass
     declared_global = {n for sub in ast.walk(node) if isinstance(sub, ast.Global) for n in sub.names}
     bound -= declared_global
     body = [n for stmt in node.body for n in ast.walk(stmt)]
@@ -453,4 +455,4 @@ def _loads(value: ast.expr) -> list[tuple[str, int]]:
 
 
 __all__ = ["RAW", "ROLES", "Form", "Lifted", "decorated", "find_function", "has_decorators", "lift",
-           "lift_source", "natural_form", "raw_form"]
+           "lift_source", "line_text", "natural_form", "raw_form", "relocated"]

@@ -34,7 +34,7 @@ from .cache import Cache
 from .decorators import InlineKernel
 from .errors import CapsulesError
 from .load import KernelModule, load
-from .spec import is_kernel_file
+from .spec import declares_kernels
 
 CELL_FILE = "cell.py"  # the name run-time errors of a cell's kernels give (cell.py:4: 'osc' raised ...)
 
@@ -86,11 +86,11 @@ def run_cell(
     exec(compile(cell, str(path), "exec"), namespace)  # noqa: S102  (the user's own cell, as IPython would)
     try:
         kernels = _inline_kernels(namespace, before, path, store)
-        if is_kernel_file(path):
+        if declares_kernels(cell):
             kernels.update(_comment_kernels(load(path, cache=store, checked=checked, portable=portable), namespace,
                                             shown, cell))
     except CapsulesError as err:
-        raise _shown(_in_cell(err, path, shown)) from None
+        raise _shown(inline.relocated(err, path, shown, tuple(cell.splitlines()), err.line)) from None
     return kernels
 
 
@@ -123,24 +123,12 @@ def _comment_kernels(module: KernelModule, namespace: dict[str, Any], shown: str
     lines = tuple(cell.splitlines())
     kernels: dict[str, Any] = {}
     for kernel in module:
-        function = namespace[kernel.name]
-        form = inline.Form(kernel.spec.role or inline.RAW, kernel.name, "")
-        wrapped = InlineKernel(function, form)
-        wrapped._built = kernel
-        wrapped._lifted = inline.Lifted(shown, kernel.name, cell, kernel.spec.line, kernel.spec.line, lines)
-        kernels[kernel.name] = namespace[kernel.name] = wrapped
+        lifted = inline.Lifted(shown, kernel.name, cell, kernel.spec.line, kernel.spec.line, lines)
+        kernels[kernel.name] = namespace[kernel.name] = InlineKernel.loaded(namespace[kernel.name], kernel, lifted)
     for spec in module.exports:
         if not spec.capsule:  # a plain pythran export: the compiled function, as %%pythran gives
             namespace[spec.name] = getattr(module.native, spec.name)
     return kernels
-
-
-def _in_cell(err: CapsulesError, path: Path, shown: str) -> CapsulesError:
-    """``err`` named after the cell (``In[3]:4:``) instead of the cell's file in the cache."""
-    if err.path is None or Path(err.path) != path:
-        return err
-    lifted = inline.Lifted(shown, "", "", err.line or 0, -1, tuple(path.read_text().splitlines()))
-    return lifted.relocate(err, path)
 
 
 def _shown(err: CapsulesError) -> CapsulesError:

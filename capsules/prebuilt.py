@@ -4,8 +4,9 @@
 ``capsules.hatch``) builds a kernel file for every CPU level
 (``capsules.levels``) and writes ``DIR/<stem>/``: ``entry.json`` and one
 binary per level.  An inline kernel (``capsules.decorators``) of a module
-goes to ``DIR/<stem>.<kernel>/``, with the kernel module generated for it.  Inside a package, DIR is ``__capsules__`` beside the
-kernel file (like ``__pycache__``), which is where :func:`capsules.load`
+goes to ``DIR/<stem>.<kernel>/``, with the kernel module generated for it.
+Inside a package, DIR is ``__capsules__`` beside the kernel file (like
+``__pycache__``), which is where :func:`capsules.load`
 looks first.  A prebuilt entry is used only when it was built from exactly
 the kernel file's bytes and suits this interpreter (Python ABI, platform,
 NumPy's ABI); the variant for this CPU is checked against its sha256 before

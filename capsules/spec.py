@@ -259,9 +259,13 @@ def is_kernel_file(path: Path) -> bool:
     if path.suffix != ".py":
         return False
     try:
-        text = read_source(path).decode("utf-8", "replace")
+        return declares_kernels(read_source(path).decode("utf-8", "replace"))
     except SpecError:
         return False
+
+
+def declares_kernels(text: str) -> bool:
+    """Whether a source has a ``#pythran export`` or ``#capsules`` comment."""
     return any(_EXPORT.match(line) or natural.is_comment(line) for line in text.splitlines())
 
 
