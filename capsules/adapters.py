@@ -176,7 +176,6 @@ _PRELUDE = r"""
 #include <atomic>
 #include <complex>
 #include <new>
-#include <pythonic/include/types/exceptions.hpp>
 #include <limits>
 #include <type_traits>
 PYTHONIC_NS_BEGIN
@@ -294,8 +293,13 @@ inline void raise_from_kernel(const char *where) {
     pythonic::handle_python_exception([]() -> PyObject * {
       try {
         throw;
+#ifdef PYTHONIC_INCLUDE_TYPES_EXCEPTIONS_HPP
+      // pythran's own exceptions: its handler maps them to Python's.  Only a
+      // module whose code included their header can throw them; the others
+      // are spared parsing it (a twelfth of a small module's compile).
       } catch (pythonic::types::BaseException const &) {
-        throw;  // pythran's own exceptions: its handler maps them to Python's
+        throw;
+#endif
       } catch (error const &e) {  // thrown by the prologue's code
         PyErr_SetString(e.type, e.what());
       } catch (out_of_memory const &e) {
