@@ -1,8 +1,10 @@
 """The compiler child process: pythran C++ generation, entry points, one compiler call.
 
-Run as ``python -I .../capsules/_compile.py [PYTHRAN_DIR]`` in the build's
-private staging directory; it imports pythran at once and then reads its
-request (JSON) from stdin, so that the import overlaps the parent's work.  Each build runs in its own process so that
+Run as ``python -I .../capsules/_compile.py [PYTHRAN_DIR]``; it imports
+pythran at once and then reads its request (JSON) from stdin, so that the
+import overlaps the parent's work (``capsules.workers`` may start it before
+its build: the request names the private staging directory it then works in,
+and the log it writes to).  Each build runs in its own process so that
 parallel builds share no global state (pythran has plenty), and so that
 everything pythran and the compiler print goes to the build log the parent
 captures.  The result is written as JSON next to the request.
@@ -58,6 +60,7 @@ def main(argv: list[str]) -> int:
         return 0  # the parent stopped before sending a request
     request = json.loads(text)
     try:
+        _work_in(request)
         result = _compile(request)
         result["seconds"] = {"import_pythran": round(imported, 4), **result["seconds"]}
     except KeyboardInterrupt:
@@ -80,6 +83,18 @@ def main(argv: list[str]) -> int:
             return EXIT_NO_SPACE
         raise
     return 0 if result["ok"] else 1
+
+
+def _work_in(request: dict[str, Any]) -> None:
+    """Move into the build's folder and write to its log: the process may have been started before either existed."""
+    os.chdir(request["outdir"])
+    if request.get("log"):
+        log = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
 
 
 def _make_room(request: dict[str, Any]) -> None:
@@ -108,7 +123,8 @@ def _compile(request: dict[str, Any]) -> dict[str, Any]:
     binaries = []
     for target in request["targets"]:
         binary = outdir / target["binary"]
-        if not _run_compiler(_command(cpp, binary, target["flags"], request.get("cxx"), request.get("pch"))):
+        pch = request.get("pch"), bool(request.get("pch_now"))
+        if not _run_compiler(_command(cpp, binary, target["flags"], request.get("cxx"), *pch)):
             error_checker()  # raises a located PythranTypeError when it can tell why
             raise CompilerFailed("the C++ compiler failed")
         binaries.append(binary.name)
@@ -136,7 +152,9 @@ class NoSpace(Exception):
     """The compiler could not write its output: the disk (or quota) is full."""
 
 
-def _command(cpp: Path, binary: Path, flags: list[str], cxx: str | None, pch: str | None = None) -> list[str]:
+def _command(
+    cpp: Path, binary: Path, flags: list[str], cxx: str | None, pch: str | None = None, pch_now: bool = False
+) -> list[str]:
     """One compile-and-link call, with the flags pythran's own build would use.
 
     With ``pch`` (a folder of the cache, native builds with gcc only), the
@@ -148,7 +166,7 @@ def _command(cpp: Path, binary: Path, flags: list[str], cxx: str | None, pch: st
         *compiler,
         *SHARED.get(sys.platform, ("-shared",)),
         *compile_flags,
-        *_precompiled(pch, compiler, compile_flags),
+        *_precompiled(pch, compiler, compile_flags, pch_now),
         str(cpp),
         "-o",
         str(binary),
@@ -190,7 +208,7 @@ PCH_HEADER = "#include <pythonic/core.hpp>\n#include <pythonic/python/core.hpp>\
 PCH_NAME = "capsules_pch.hpp"
 
 
-def _precompiled(pch: str | None, compiler: list[str], compile_flags: list[str]) -> list[str]:
+def _precompiled(pch: str | None, compiler: list[str], compile_flags: list[str], now: bool = False) -> list[str]:
     """``-include`` of the precompiled core headers for these flags, or nothing (and they are made later)."""
     if not pch or not _is_gcc(compiler[0]):
         return []
@@ -202,21 +220,23 @@ def _precompiled(pch: str | None, compiler: list[str], compile_flags: list[str])
     if (directory / f"{PCH_NAME}.gch").is_file():
         return ["-include", str(header)]
     try:
-        _make_later(directory, [*compiler, *compile_flags])
+        _make_later(directory, [*compiler, *compile_flags], now)
     except OSError:
         pass  # an optimisation only: the build goes on without
     return []
 
 
-def _make_later(directory: Path, compile_command: list[str]) -> None:
+def _make_later(directory: Path, compile_command: list[str], now: bool = False) -> None:
     """Precompile the headers in a detached process, from the second build with these flags on.
 
     The first build of a cache does not pay for it (about a second and 50 MB
-    per set of flags): a cache that builds once never needs it.
+    per set of flags): a cache that builds once never needs it.  ``now``:
+    more builds are coming (a batch, an interactive session), so the first
+    build makes them too.
     """
     seen, making = directory / "seen", directory / "making"
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if not seen.exists():
+    if not seen.exists() and not now:
         seen.touch()
         return
     try:

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import adapters, inline, levels, natural
+from . import adapters, inline, levels, natural, workers
 from ._compile import EXIT_NO_SPACE
 from .cache import NO_SPACE, Cache, Entry, cache_key, no_space, write_file
 from .errors import BuildError, CapsulesError, SpecError
@@ -276,7 +276,7 @@ def build(
     # largest sources first: the longest compiles start early and the workers
     # finish together (results keep the order given)
     by_size = sorted(todo, key=lambda u: u.size, reverse=True)
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    with workers.expect(len(todo)), ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         list(pool.map(one, by_size))
     errors = problems + [o for o in (outcomes[u] for u in todo) if isinstance(o, CapsulesError)]
     if errors:
@@ -366,25 +366,17 @@ def _compile(plan: Plan, cache: Cache) -> Entry:
 
 @contextmanager
 def _child(staged: Path) -> Iterator[subprocess.Popen]:
-    """The compiler child, started in the staging directory; it waits for its request on stdin.
-
-    Isolated (-I) and in the staging directory: nothing of where the user
-    stands (a math.py, a pyproject.toml, a capsules/ folder) and no PYTHON*
-    variable reaches the build.  Killed if the build stops before it ran.
-    """
-    with open(staged / "build.log", "wb") as log:
-        child = subprocess.Popen(
-            [sys.executable, "-I", str(Path(__file__).with_name("_compile.py")), *_pythran_path()],
-            cwd=staged, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
-        )
-        try:
-            yield child
-        finally:
-            if child.poll() is None:
-                child.kill()
-            child.wait()
-            if child.stdin is not None:
-                child.stdin.close()
+    """The compiler process for a build in ``staged``; killed if the build stops before it ran."""
+    (staged / "build.log").touch(mode=0o600)  # the process writes into it (capsules.workers)
+    child = workers.take()
+    try:
+        yield child
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait()
+        if child.stdin is not None:
+            child.stdin.close()
 
 
 def _run_child(
@@ -408,11 +400,21 @@ def _run_child(
         ],
         "exports_symbol": adapters.EXPORTS_SYMBOL,
         "result": str(staged / "result.json"),
+        "log": str(staged / "build.log"),
         # precompiled headers: for native builds, which are the ones people wait for while editing
         "pch": None if plan.portable or os.environ.get("CAPSULES_PCH") == "0" else str(cache.pch_dir()),
+        # with more builds to come, the precompiled headers are made now, for them
+        "pch_now": workers.more_expected(),
     }
     (staged / "request.json").write_text(json.dumps(request))  # kept with the log, for a failed build
-    child.communicate(json.dumps(request).encode())
+    assert child.stdin is not None
+    try:
+        child.stdin.write(json.dumps(request).encode())
+        child.stdin.close()
+    except BrokenPipeError:
+        pass  # it died: no result, reported below
+    workers.started()  # the next build's process imports pythran while this one compiles
+    child.wait()
     try:
         result = json.loads((staged / "result.json").read_text())
     except (OSError, ValueError):
@@ -427,16 +429,6 @@ def _run_child(
 def _binary_name(plan: Plan, variant: levels.Level) -> str:
     level = "" if variant.name == levels.NATIVE else f".{variant.name}"
     return f"{plan.module_name}{level}{sysconfig.get_config_var('EXT_SUFFIX')}"
-
-
-def _pythran_path() -> list[str]:
-    """The folder pythran is imported from here, for the isolated child (after its own sys.path)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("pythran")
-    if spec is None or spec.origin is None:
-        raise BuildError("pythran is not installed in this environment; pip install pythran")
-    return [str(Path(spec.origin).resolve().parent.parent)]
 
 
 def _failure(plan: Plan, result: dict, log: Path, cache: Cache) -> CapsulesError:

@@ -1,4 +1,5 @@
-"""Precompiled core headers: made once per cache and flags, from its second native build on; same binaries."""
+"""Precompiled core headers: made once per cache and flags, from its second native build on (or its first of a
+batch); same binaries."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import capsules
+from capsules import workers
 
 pytestmark = pytest.mark.compile
 
@@ -20,6 +22,12 @@ def _gcc() -> bool:
     from capsules._compile import _is_gcc
 
     return _is_gcc(shutil.which("c++") or "c++")
+
+
+@pytest.fixture(autouse=True)
+def not_interactive(monkeypatch: pytest.MonkeyPatch) -> None:
+    # an IPython shell made by another test module makes this process interactive (capsules.workers)
+    monkeypatch.setattr(workers, "interactive", lambda: False)
 
 
 @pytest.fixture
@@ -66,3 +74,12 @@ def test_switched_off_and_not_for_portable_builds(private_cache: capsules.Cache,
         _build(private_cache)
     assert not _wait_for_gch(private_cache, seconds=2)
     assert not list((private_cache.base / "pch").glob("*/seen"))
+
+
+@pytest.mark.skipif(not _gcc(), reason="precompiled headers are used with gcc only")
+def test_a_batch_makes_them_with_its_first_build(private_cache: capsules.Cache, tmp_path: Path) -> None:
+    # two modules in one build: the first starts making them, for the second and later builds
+    other = tmp_path / "other.py"
+    other.write_text(KERNEL.read_text())
+    capsules.build([KERNEL, other], cache=private_cache, jobs=1)
+    assert len(_wait_for_gch(private_cache)) == 1
