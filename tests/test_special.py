@@ -24,7 +24,6 @@ import ctypes.util
 import math
 import re
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import product
@@ -49,9 +48,9 @@ _rng = np.random.default_rng(20240521)
 # a float argument: signed zeros, tiny and huge magnitudes, the non-finite values, and random points
 REAL = (-1e5, -50.0, -3.7, -1.0, -0.5, -1e-8, -0.0, 0.0, 1e-300, 1e-8, 0.1, 0.5, 1.0, 1.5, 2.5, 7.3, 10.0,
         33.3, 100.0, 1e3, 1e5, INF, -INF, NAN, *_rng.uniform(-20.0, 20.0, 12).round(6).tolist())
-# Boost's Bessel functions run for minutes on a NaN argument, and the I and K families for about
-# two seconds on an infinite one before raising (docs/special-functions.md): those points are left
-# out of their grids, and test_bessel_at_infinity_raises_after_seconds checks one of them
+# Boost's Bessel functions run for minutes on a NaN argument, and the I and K families for
+# up to seconds on an infinite one before raising (docs/special-functions.md): those points are left
+# out of their grids, and test_bessel_at_infinity_raises checks one of them
 NOT_NAN = tuple(x for x in REAL if x == x)
 FINITE = tuple(x for x in REAL if math.isfinite(x))
 # the second argument of two-argument math functions (the product with PAIR is the grid)
@@ -854,16 +853,16 @@ def test_the_documented_tables_are_the_tested_cases(comparisons):
     assert unmeasured(documented["agreement"]) == unmeasured(generated["agreement"])
 
 
-def test_bessel_at_infinity_raises_after_seconds(special_modules):
-    """Boost's I and K functions iterate for about two seconds at x = inf, then give up (hence FINITE grids).
+def test_bessel_at_infinity_raises(special_modules):
+    """Boost's I and K functions iterate to their series limit at x = inf, then give up (hence FINITE grids).
 
-    Boost's own message reaches the KernelError (a std::exception's what()).
+    Boost's own message reaches the KernelError (a std::exception's what()).  The
+    iterations take from milliseconds to seconds, depending on how the CPU
+    handles arithmetic on infinities: not asserted.
     """
     kernel = special_modules["main"].special_kv
-    started = time.perf_counter()
     with pytest.raises(capsules.KernelError, match=r"raised RuntimeError: .*bessel_ik.*Series evaluation exceeded"):
         run_compiled_once(kernel, 0.25, INF)
-    assert time.perf_counter() - started > 0.5
     assert special.kv(0.25, INF) == 0.0
 
 
