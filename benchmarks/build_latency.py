@@ -17,7 +17,13 @@ For each module, interleaved over the repeats:
   one compiler call with exactly the command the fresh-cache build ran (read
   from the first line of its build log), so the flags are identical.
 
-Then a cold ``capsules build kernels/`` with -j 1 and -j 2, and a no-op rebuild.
+Then a cold ``capsules build kernels/`` with -j 1 and -j 2, a no-op rebuild,
+and the edit loop in a notebook: a fresh IPython shell (a subprocess) runs
+each module as a ``%%capsules`` cell into a fresh cache, then the same cell
+edited (a comment added, a new build) several times; the first cell pays
+for importing pythran, the edits find a compiler process started ahead of
+them and, from the second, pythran's headers precompiled
+(``capsules.workers``).
 """
 
 from __future__ import annotations
@@ -102,6 +108,33 @@ def noop(tmp: Path) -> float:
     return wall([sys.executable, "-m", "capsules", "build", "kernels", "--cache", str(cache)], cwd=REPO)
 
 
+EDIT_LOOP = """
+import json, sys, time
+from IPython.core.interactiveshell import InteractiveShell
+shell = InteractiveShell.instance()
+shell.run_line_magic("load_ext", "capsules")
+source, cache, edits = open(sys.argv[1]).read(), sys.argv[2], int(sys.argv[3])
+seconds = []
+for edit in range(edits + 1):
+    start = time.perf_counter()
+    shell.run_cell_magic("capsules", f"--cache {cache}", f"{source}\\n# edit {edit}\\n")
+    seconds.append(time.perf_counter() - start)
+print(json.dumps(seconds))
+"""
+EDITS = 5
+
+
+def notebook_edits(module: str, tmp: Path) -> list[float]:
+    """Seconds per ``%%capsules`` cell: the first into a fresh cache, then each edit."""
+    cache = Path(tempfile.mkdtemp(dir=tmp))
+    cache.chmod(0o700)
+    done = subprocess.run([sys.executable, "-c", EDIT_LOOP, str(REPO / module), str(cache), str(EDITS)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0 or not done.stdout.strip():
+        raise SystemExit(f"the notebook edit loop failed:\n{done.stdout}\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def measure(repeats: int, tmp: Path) -> dict:
     rows: dict[str, list] = {}
     for _ in range(repeats):
@@ -112,6 +145,9 @@ def measure(repeats: int, tmp: Path) -> dict:
             rows.setdefault(f"phases {module}", []).append(phases)
             generate, compile_ = bare_toolchain(module, command, tmp)
             rows.setdefault(f"bare {module}", []).append((generate, compile_))
+            cells = notebook_edits(module, tmp)
+            rows.setdefault(f"cell {module}", []).append(cells[0])
+            rows.setdefault(f"edit {module}", []).extend(cells[1:])
         for jobs in (1, 2):
             rows.setdefault(f"tree -j {jobs}", []).append(whole_tree(tmp, jobs))
         rows.setdefault("noop", []).append(noop(tmp))
@@ -147,7 +183,13 @@ def markdown(rows: dict, repeats: int) -> str:
     count = len(list((REPO / "kernels").glob("*.py")))
     lines += ["", f"- cold `capsules build kernels/` ({count} modules): -j 1 {_s(rows['tree -j 1'])}, "
               f"-j 2 {_s(rows['tree -j 2'])}",
-              f"- no-op `capsules build kernels/` (a subprocess, interpreter start included): {_s(rows['noop'])}", ""]
+              f"- no-op `capsules build kernels/` (a subprocess, interpreter start included): {_s(rows['noop'])}", "",
+              f"Edit and rebuild in a notebook (`%%capsules` in IPython; {EDITS} edits per repeat):", "",
+              "| module | first cell, fresh cache | each edit | bare toolchain, per edit |", "|---|---|---|---|"]
+    for module in MODULES:
+        total = [g + c for g, c in rows[f"bare {module}"]]
+        lines.append(f"| {module} | {_s(rows[f'cell {module}'])} | {_s(rows[f'edit {module}'])} | {_s(total)} |")
+    lines.append("")
     return "\n".join(lines)
 
 
