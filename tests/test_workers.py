@@ -100,6 +100,7 @@ def test_a_dead_spare_is_replaced(private_cache: capsules.Cache, tmp_path: Path,
     _check(tmp_path / "second.py", private_cache, 3.0)
 
 
+@pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="reads a process's folder from /proc (Linux)")
 def test_a_spare_works_in_the_build_folder_not_where_it_started(
     private_cache: capsules.Cache, tmp_path: Path, interactive: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
