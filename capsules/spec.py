@@ -22,8 +22,10 @@ import logging
 import os
 import re
 import stat
+import sys
 import threading
 import tokenize
+import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -356,7 +358,36 @@ def _import_pythran() -> None:
     # pythran logs warnings about numpy's signatures at import, which are not
     # the user's business; its errors still come through
     logging.getLogger("pythran").setLevel(logging.ERROR)
-    importlib.import_module("pythran.spec")
+    if "pythran.spec" in sys.modules or "pythran.syntax" in sys.modules:
+        importlib.import_module("pythran.spec")
+        return
+    # pythran.spec takes nothing from pythran.syntax but PythranSyntaxError,
+    # which pythran.errors defines; importing pythran.syntax builds pythran's
+    # tables of every function it supports (numpy, scipy.special, a probe for
+    # OpenMP that runs the compiler three times): 0.45 s, nine tenths of a
+    # scan.  The compiler process imports all of it anyway; the scan does not
+    # need it, so pythran.spec is imported with pythran.errors standing in.
+    from pythran.errors import PythranSyntaxError
+
+    stand_in = types.ModuleType("pythran.syntax")
+    stand_in.PythranSyntaxError = PythranSyntaxError  # type: ignore[attr-defined]
+    sys.modules["pythran.syntax"] = stand_in
+    try:
+        importlib.import_module("pythran.spec")
+    except ImportError:  # a pythran whose spec parser needs more of pythran.syntax
+        _forget(stand_in)
+        importlib.import_module("pythran.spec")
+    finally:
+        _forget(stand_in)
+
+
+def _forget(stand_in: types.ModuleType) -> None:
+    """Take the stand-in out, so that the next import of pythran.syntax is the real one."""
+    if sys.modules.get("pythran.syntax") is stand_in:
+        del sys.modules["pythran.syntax"]
+    package = sys.modules.get("pythran")
+    if package is not None and vars(package).get("syntax") is stand_in:
+        delattr(package, "syntax")
 
 
 def _pythran_parse(text: str) -> Any:
@@ -371,7 +402,7 @@ def _pythran_parse(text: str) -> Any:
                 _PARSER = SpecParser()
             return _PARSER(text)
     except Exception as err:
-        from pythran.syntax import PythranSyntaxError
+        from pythran.errors import PythranSyntaxError
 
         inner = getattr(err, "e", err)  # pythran >= 0.19 wraps its syntax errors
         if isinstance(inner, PythranSyntaxError):
@@ -382,7 +413,7 @@ def _pythran_parse(text: str) -> Any:
 def _parse_block(
     block: list[str], lineno: int, lines: list[str], defs: dict[str, ast.AST], path: str
 ) -> list[ExportSpec]:
-    from pythran.syntax import PythranSyntaxError
+    from pythran.errors import PythranSyntaxError
 
     source_line = lines[lineno - 1].rstrip()
     try:

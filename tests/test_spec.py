@@ -107,3 +107,29 @@ def test_scans_in_parallel_threads_agree_with_serial_scans():
     with ThreadPoolExecutor(max_workers=4) as pool:
         parallel = list(pool.map(scan, files))
     assert [(r.exports, r.errors) for r in parallel] == [(r.exports, r.errors) for r in serial]
+
+
+# In a fresh interpreter: scan a file with a good and a bad export comment,
+# then import the rest of pythran as its compiler process would.
+FRESH_SCAN = """
+import sys
+from capsules.spec import scan
+found = scan(sys.argv[1])
+print(len(found.exports), len(found.errors), "pythran.tables" in sys.modules)
+import pythran.errors, pythran.spec, pythran.syntax
+print(pythran.spec.PythranSyntaxError is pythran.syntax.PythranSyntaxError is pythran.errors.PythranSyntaxError,
+      callable(pythran.syntax.check_specs))
+"""
+
+
+def test_a_scan_leaves_pythrans_tables_to_the_compiler_process(write_kernel):
+    # they take most of a second to import; the scan needs only the spec parser
+    import subprocess
+    import sys
+
+    path = write_kernel(
+        "#pythran export capsule f(float64)\ndef f(x):\n    return x\n"
+        "#pythran export capsule g(flaot64)\ndef g(x):\n    return x\n"
+    )
+    done = subprocess.run([sys.executable, "-c", FRESH_SCAN, str(path)], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["1", "1", "False", "True", "True"]
