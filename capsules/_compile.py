@@ -116,6 +116,7 @@ def _compile(request: dict[str, Any]) -> dict[str, Any]:
     name, outdir = request["module_name"], Path(request["outdir"])
     specs = spec_parser(source)
     module, error_checker = pythran.generate_cxx(name, source, specs, module_dir=request["module_dir"])
+    _without_pythrans_capsules(module)
     cpp = outdir / f"{name}.cpp"
     # the prologue goes first: what it declares must precede pythran's headers
     cpp.write_text(request["prologue"] + str(module) + "\n" + request["entries"])
@@ -132,6 +133,22 @@ def _compile(request: dict[str, Any]) -> dict[str, Any]:
     returns = _returns(outdir / binaries[0], request["exports_symbol"])
     timings["read_returns"] = time.perf_counter()
     return {"ok": True, "binaries": binaries, "returns": returns, "seconds": _phases(timings)}
+
+
+def _without_pythrans_capsules(module: Any) -> None:
+    """Leave pythran's own capsules out of the module: the entry points replace them.
+
+    Each is a function with pythran's signature, registered in the module;
+    registered, it is compiled on its own, a third copy of the kernel's code
+    beside the two the entry point inlines (6% of filters.py's compile).
+    Unregistered, it is inlined into the entry point and not emitted.  Nor
+    can a caller then reach a kernel around the entry point's exception
+    barrier and checks.  A pythran whose module keeps them elsewhere keeps
+    them: the build is the same, only slower.
+    """
+    capsules = getattr(module, "capsules", None)
+    if isinstance(capsules, list):
+        capsules.clear()
 
 
 def _phases(marks: dict[str, float]) -> dict[str, float]:
