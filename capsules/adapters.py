@@ -168,8 +168,13 @@ PYTHONIC_NS_END
 
 
 def prologue(checked: bool = False) -> str:
-    """C++ to put before pythran's: allocation that throws; in a checked build, bounds-checked pointers."""
-    return _ALLOCATION + (_CHECKED_POINTER if checked else "")
+    """C++ to put before pythran's: allocation that throws; in a checked build, bounds-checked pointers.
+
+    It is guarded like a header: a build may include it precompiled, with
+    the headers that follow it, before the C++ that starts with it.
+    """
+    body = _ALLOCATION + (_CHECKED_POINTER if checked else "")
+    return f"#ifndef CAPSULES_PROLOGUE\n#define CAPSULES_PROLOGUE{body}#endif  // CAPSULES_PROLOGUE\n"
 
 _PRELUDE = r"""
 // ---- capsules: entry points with SciPy's C signatures ----

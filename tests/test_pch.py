@@ -1,5 +1,5 @@
-"""Precompiled core headers: made once per cache and flags, from its second native build on (or its first of a
-batch); same binaries."""
+"""Precompiled headers: pythran's core ones, made once per cache and flags from its second native build on (or its
+first of a batch), and a module's own, from its second build with the same headers on; same binaries."""
 
 from __future__ import annotations
 
@@ -53,16 +53,46 @@ def _wait_for_gch(cache: capsules.Cache, seconds: float = 120) -> list[Path]:
 
 
 @pytest.mark.skipif(not _gcc(), reason="precompiled headers are used with gcc only")
-def test_second_build_makes_them_third_uses_them_binary_unchanged(private_cache: capsules.Cache) -> None:
+def test_second_build_makes_them_third_uses_them_binary_unchanged(private_cache: capsules.Cache, tmp_path: Path) -> None:
     first = _build(private_cache).read_bytes()
     assert not _wait_for_gch(private_cache, seconds=2), "a cache that built once must not pay for them"
     _build(private_cache)
-    assert len(_wait_for_gch(private_cache)) == 1
-    binary = _build(private_cache)
-    command = (binary.parent / "build.log").read_text().splitlines()[0]
-    assert "-include" in command and "capsules_pch.hpp" in command
+    made = sorted(gch.name for gch in _wait_for_gch(private_cache))
+    assert made == ["capsules_module.hpp.gch", "capsules_pch.hpp.gch"]
+    binary = _build(private_cache)  # the module's own headers, all of them precompiled
+    assert _included(binary) == "capsules_module.hpp"
     assert binary.read_bytes() == first  # the same bytes as without
-    assert private_cache.clean() == 1 and not list((private_cache.base / "pch").iterdir())
+    # another module, which includes more of pythran: the core headers
+    other = tmp_path / "other.py"
+    other.write_text("from math import erf\n" + KERNEL.read_text().replace("return c + ", "return erf(c) + "))
+    (result,) = capsules.build([other], cache=private_cache)
+    assert _included(result.entry.binary) == "capsules_pch.hpp"
+    assert private_cache.clean() == 2 and not list((private_cache.base / "pch").iterdir())
+
+
+def _included(binary: Path) -> str | None:
+    """The precompiled header a build's compiler command includes, if any."""
+    command = (binary.parent / "build.log").read_text().splitlines()[0].split()
+    return Path(command[command.index("-include") + 1]).name if "-include" in command else None
+
+
+def test_only_the_last_used_modules_headers_are_kept(tmp_path: Path) -> None:
+    # 45 to 140 MB each: a new one replaces the least recently used beyond the limit
+    import os
+
+    from capsules._compile import MODULE_PCH_NAME, PCH_NAME, _evict
+
+    for age, name in enumerate(["a", "b", "c", "d"]):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / MODULE_PCH_NAME).write_text("// headers")
+        (folder / f"{MODULE_PCH_NAME}.gch").write_bytes(b"made")
+        os.utime(folder, (1000 - age, 1000 - age))  # a: the most recently used
+    (tmp_path / "core").mkdir()
+    (tmp_path / "core" / f"{PCH_NAME}.gch").write_bytes(b"made")
+    _evict(tmp_path, keep=2)
+    assert sorted(gch.parent.name for gch in tmp_path.glob("*/*.gch")) == ["a", "b", "core"]
+    assert (tmp_path / "d" / MODULE_PCH_NAME).is_file()  # a build that named it reads its text instead
 
 
 @pytest.mark.skipif(not _gcc(), reason="precompiled headers are used with gcc only")
@@ -82,4 +112,4 @@ def test_a_batch_makes_them_with_its_first_build(private_cache: capsules.Cache, 
     other = tmp_path / "other.py"
     other.write_text(KERNEL.read_text())
     capsules.build([KERNEL, other], cache=private_cache, jobs=1)
-    assert len(_wait_for_gch(private_cache)) == 1
+    assert "capsules_pch.hpp.gch" in [gch.name for gch in _wait_for_gch(private_cache)]
