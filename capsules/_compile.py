@@ -120,7 +120,7 @@ def _compile(request: dict[str, Any]) -> dict[str, Any]:
     cpp, code = outdir / f"{name}.cpp", str(module)
     # the prologue goes first: what it declares must precede pythran's headers
     cpp.write_text(request["prologue"] + code + "\n" + request["entries"])
-    headers = request["prologue"] + _leading_directives(code)
+    headers = request["prologue"] + _leading_directives(code) if request.get("module_pch", True) else ""
     timings["generate_cxx"] = time.perf_counter()
     binaries = []
     for target in request["targets"]:
@@ -235,8 +235,9 @@ PCH_NAME = "capsules_pch.hpp"
 # A module's own headers: the prologue and every pythran header it includes
 # (all guarded, so the C++ that follows skips them).  For the edit loop: made
 # from a module's second build with the same headers on, never at once (45
-# to 140 MB, 2 to 4 s of a core); it halves the compile of a module that
-# uses much of numpy.  The cache keeps the last few used.
+# to 140 MB, 2 to 4 s of a core), and not for a batch of modules; it
+# halves the compile of a module that uses much of numpy.  The cache keeps
+# the last few used.
 MODULE_PCH_NAME = "capsules_module.hpp"
 MODULE_PCH_KEEP = 4
 

@@ -405,6 +405,8 @@ def _run_child(
         "pch": None if plan.portable or os.environ.get("CAPSULES_PCH") == "0" else str(cache.pch_dir()),
         # with more builds to come, the precompiled headers are made now, for them
         "pch_now": workers.more_expected(),
+        # a module's own headers are for its edit loop, which builds one module at a time
+        "module_pch": not workers.in_batch(),
     }
     (staged / "request.json").write_text(json.dumps(request))  # kept with the log, for a failed build
     assert child.stdin is not None

@@ -45,6 +45,7 @@ class _Spare:
 _LOCK = threading.Lock()
 _IDLE: list[_Spare] = []
 _EXPECTED = 0  # builds announced by expect() and not yet started
+_BATCHES = 0  # expect() contexts of more than one build, open now
 _FOREIGN: list[_Spare] = []  # a forked process's copy of its parent's spares: left alone
 
 
@@ -86,17 +87,26 @@ def more_expected() -> bool:
         return _EXPECTED > 0 or interactive()
 
 
+def in_batch() -> bool:
+    """Whether a batch of builds is under way (rather than one build, as after an edit)."""
+    with _LOCK:
+        return _BATCHES > 0
+
+
 @contextmanager
 def expect(count: int) -> Iterator[None]:
     """Announce ``count`` builds to come (a batch); their spares are stopped at the end."""
-    global _EXPECTED
+    global _EXPECTED, _BATCHES
+    batch = int(count > 1)
     with _LOCK:
         _EXPECTED += count
+        _BATCHES += batch
     try:
         yield
     finally:
         with _LOCK:
             _EXPECTED = max(0, _EXPECTED - count)
+            _BATCHES = max(0, _BATCHES - batch)
         if not interactive():
             retire()
 
@@ -158,11 +168,11 @@ def _stop(spare: _Spare) -> None:
 
 
 def _forget_after_fork() -> None:
-    global _EXPECTED, _LOCK
+    global _EXPECTED, _BATCHES, _LOCK
     _LOCK = threading.Lock()  # another thread may have held it at the fork
     _FOREIGN.extend(_IDLE)
     _IDLE.clear()
-    _EXPECTED = 0
+    _EXPECTED = _BATCHES = 0
 
 
 atexit.register(retire)
