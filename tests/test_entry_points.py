@@ -54,8 +54,11 @@ def slow(window, n):
 """
 
 RUN_UNTIL_INTERRUPTED = """
-import sys, time, numpy as np, capsules
+import signal, sys, time, numpy as np, capsules
 from scipy import ndimage
+# Python turns SIGINT into KeyboardInterrupt only where it was not ignored at
+# start, and a shell starts background jobs with SIGINT ignored: as a terminal would
+signal.signal(signal.SIGINT, signal.default_int_handler)
 mod = capsules.load(sys.argv[1], cache=sys.argv[2])
 image = np.ones((400, 400))
 print("start", flush=True)
