@@ -509,7 +509,7 @@ def _tree(source: bytes) -> ast.Module:
     """The module's syntax tree, for locating a failure; an empty one if it does not parse."""
     try:
         return ast.parse(source)
-    except SyntaxError:
+    except (SyntaxError, ValueError):  # ValueError: a null byte, before Python 3.12
         return ast.Module(body=[], type_ignores=[])
 
 

@@ -318,6 +318,10 @@ def _read_text(path: str | Path) -> str:
 
 
 def _parse_python(text: str, path: str | Path) -> ast.Module:
+    if "\0" in text:  # Python before 3.12 raises ValueError for it, with no line
+        line = text.count("\n", 0, text.index("\0")) + 1
+        raise SpecError("not valid Python: source code cannot contain null bytes", path=path, line=line,
+                        source_line=text.splitlines()[line - 1].rstrip())
     try:
         return ast.parse(text, filename=str(path))
     except SyntaxError as err:

@@ -41,6 +41,7 @@ BAD = [
     ("#pythran export capsule f(double)\ndef f(x):\n    return x\n", 1, "float64"),
     ("#pythran export capsule f(float64)\n#pythran export capsule f(float64)\ndef f(x):\n    return x\n", 2, "exported twice"),
     ("#pythran export capsule f(float64)\ndef f(*x):\n    return 1.0\n", 1, "*args"),
+    ("#pythran export capsule f(float64)\ndef f(x):\n    return x\x00\n", 3, "null bytes"),
 ]
 
 
