@@ -215,7 +215,7 @@ def _flags(flags: list[str], cxx: str | None, blas: bool) -> tuple[list[str], li
         *(f"-U{n}" for n in ext["undef_macros"]),
         *(f"-I{d}" for d in dict.fromkeys(includes)),
         *shlex.split(os.environ.get("CPPFLAGS", "")),
-        *ext["extra_compile_args"],
+        *(ext["extra_compile_args"] if _is_gcc(compiler[0]) else map(_plain_alignment, ext["extra_compile_args"])),
     ]
     link = [
         *ext["extra_objects"],
@@ -224,6 +224,13 @@ def _flags(flags: list[str], cxx: str | None, blas: bool) -> tuple[list[str], li
         *(f"-l{lib}" for lib in ext["libraries"]),
     ]
     return compiler, compile_flags, link
+
+
+def _plain_alignment(flag: str) -> str:
+    """``-falign-loops=32:16:16`` as ``-falign-loops=32``: other compilers (clang) take an alignment only."""
+    if flag.startswith("-falign-loops=") and ":" in flag:
+        return flag.split(":", 1)[0]
+    return flag
 
 
 # Every pythran module starts with these two headers, most of the compile's
