@@ -163,7 +163,8 @@ class Cache:
     """A cache root, created private (0700) and refused if others can write to it."""
 
     def __init__(self, root: str | Path | None = None) -> None:
-        self.root = Path(root).expanduser() if root is not None else default_root()
+        # absolute: a build's compiler process works in the build's own folder
+        self.root = (Path(root).expanduser() if root is not None else default_root()).absolute()
         self.base = self.root / FORMAT
         for sub in (self.root, self.base, self.base / "tmp", self.base / "locks", self.base / "logs"):
             _private_dir(sub)

@@ -59,6 +59,17 @@ def test_build_then_up_to_date_then_clean(tmp_path, capsys):
 
 
 @pytest.mark.compile
+def test_build_into_a_cache_named_relative_to_the_current_folder(write_kernel, tmp_path, capsys, monkeypatch):
+    path = write_kernel("#pythran export capsule f(float64)\ndef f(x):\n    return 2.0 * x\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["build", path.name, "--cache", "relative-cache"]) == 0
+    assert capsys.readouterr().out.startswith("built ")
+    assert main(["build", path.name, "--cache", "relative-cache"]) == 0
+    assert capsys.readouterr().out.startswith("up to date ")
+    assert list((tmp_path / "relative-cache" / "v1").glob("*/entry.json"))
+
+
+@pytest.mark.compile
 def test_build_failure_exits_1_and_keeps_going(write_kernel, tmp_path, capsys):
     bad = write_kernel("#pythran export capsule g(int32, float64*, float64*)\ndef g(n, x, cp):\n    return n\n")
     code = main(["build", str(bad), str(KERNELS / "integrands.py"), "--cache", str(tmp_path / "c"), "-j", "2"])
