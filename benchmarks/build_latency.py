@@ -9,13 +9,16 @@ For each module, interleaved over the repeats:
   the build records in ``entry.json`` (``phase_seconds``: the parent's scan of
   the export comments, the child process, and inside it importing pythran,
   generating C++, the compiler call);
+- the same with ``CAPSULES_CORES=1``: one compiler process, where a module
+  of several kernels otherwise compiles in parts on the cores it has;
 - ``capsules build FILE --force`` into a cache that has built it twice: the
   edit-and-rebuild loop, where pythran's core headers and the module's own
   are precompiled for these flags (``v1/pch``, made in the background from
   the second build on);
 - the bare toolchain doing the same compile: ``pythran -E FILE`` and then
-  one compiler call with exactly the command the fresh-cache build ran (read
-  from the first line of its build log), so the flags are identical.
+  one compiler call with exactly the flags the fresh-cache build used (read
+  from its build log; a build split into parts gives its first part's
+  compile flags and its link flags).
 
 Then a cold ``capsules build kernels/`` with -j 1 and -j 2, a no-op rebuild,
 and the edit loop in a notebook: a fresh IPython shell (a subprocess) runs
@@ -55,14 +58,35 @@ def wall(command: list[str], **kwargs) -> float:
     return seconds
 
 
-def capsules_build(module: str, tmp: Path) -> tuple[float, dict[str, float], list[str]]:
-    """One cold build of ``module``: wall seconds, recorded phases, and the compiler command it ran."""
+def capsules_build(module: str, tmp: Path, cores: int | None = None) -> tuple[float, dict[str, float], list[str]]:
+    """One cold build of ``module``: wall seconds, recorded phases, and its compile as one compiler command.
+
+    ``cores``: ``$CAPSULES_CORES``, the compiler processes the build may run at once (default: all CPUs).
+    """
     cache = Path(tempfile.mkdtemp(dir=tmp))
     cache.chmod(0o700)
-    seconds = wall([sys.executable, "-m", "capsules", "build", str(REPO / module), "--cache", str(cache), "--force"])
+    env = {**os.environ, **({"CAPSULES_CORES": str(cores)} if cores else {})}
+    command = [sys.executable, "-m", "capsules", "build", str(REPO / module), "--cache", str(cache), "--force"]
+    seconds = wall(command, env=env)
     (entry,) = (cache / "v1").glob("*/entry.json")
-    command = shlex.split((entry.parent / "build.log").read_text().splitlines()[0])
-    return seconds, json.loads(entry.read_text())["phase_seconds"], command
+    log = [shlex.split(line) for line in (entry.parent / "build.log").read_text().splitlines() if line.strip()]
+    return seconds, json.loads(entry.read_text())["phase_seconds"], whole_command(log)
+
+
+def whole_command(log: list[list[str]]) -> list[str]:
+    """The compiler command of a build compiled whole (as pythran's own build does), from its build log.
+
+    A build split across cores logs one compile per part (``-DCAPSULES_PART=k -c``) and a link; the
+    whole command is the first part's compile with the link's flags, without the part.
+    """
+    first = log[0]
+    if "-DCAPSULES_PART=0" not in first:
+        return first
+    link = next(line for line in log if any(arg.endswith(".part0.o") for arg in line) and "-c" not in line)
+    binary = link.index("-o") + 1
+    flags = [arg for arg in first[1 : first.index("-c")] if not arg.startswith(("-DCAPSULES_PART", "-DPyInit_"))]
+    cpp = first[first.index("-c") + 1]
+    return [first[0], "-shared", *flags, cpp, "-o", link[binary], *link[binary + 1 :]]
 
 
 def warm_cache(module: str, tmp: Path) -> Path:
@@ -155,6 +179,7 @@ def measure(repeats: int, tmp: Path) -> dict:
         for module in MODULES:
             seconds, phases, command = capsules_build(module, tmp)
             rows.setdefault(f"capsules {module}", []).append(seconds)
+            rows.setdefault(f"one process {module}", []).append(capsules_build(module, tmp, cores=1)[0])
             rows.setdefault(f"rebuild {module}", []).append(capsules_rebuild(module, tmp))
             rows.setdefault(f"phases {module}", []).append(phases)
             generate, compile_ = bare_toolchain(module, command, tmp)
@@ -175,9 +200,9 @@ def markdown(rows: dict, repeats: int) -> str:
         f"- {platform.processor() or platform.machine()}, {os.cpu_count()} CPU(s); Python {platform.python_version()}; "
         f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
         f"- {repeats} interleaved repeats; medians, with the range in brackets", "",
-        "| module | capsules, fresh cache | capsules, cache that built before | bare: pythran -E | bare: compiler "
-        "| bare total |",
-        "|---|---|---|---|---|---|",
+        "| module | capsules, fresh cache | the same, one compiler process | capsules, cache that built before "
+        "| bare: pythran -E | bare: compiler | bare total |",
+        "|---|---|---|---|---|---|---|",
     ]
     for module in MODULES:
         caps = rows[f"capsules {module}"]
@@ -185,7 +210,8 @@ def markdown(rows: dict, repeats: int) -> str:
         comp = [c for _, c in rows[f"bare {module}"]]
         total = [g + c for g, c in rows[f"bare {module}"]]
         again = rows[f"rebuild {module}"]
-        lines.append(f"| {module} | {_s(caps)} | {_s(again)} | {_s(gen)} | {_s(comp)} | {_s(total)} |")
+        one = rows[f"one process {module}"]
+        lines.append(f"| {module} | {_s(caps)} | {_s(one)} | {_s(again)} | {_s(gen)} | {_s(comp)} | {_s(total)} |")
     lines += ["", "Where a capsules build's time goes (medians of the phases it records, seconds):", "",
               "| module | scan (parent) | child process | import pythran | generate C++ | compiler |",
               "|---|---|---|---|---|---|"]

@@ -32,6 +32,7 @@ import sys
 import sysconfig
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,8 @@ def _work_in(request: dict[str, Any]) -> None:
 def _make_room(request: dict[str, Any]) -> None:
     """Remove what the build wrote (the parent discards it anyway), so that the result fits on the full disk."""
     outdir = Path(request["outdir"])
-    for name in [f"{request['module_name']}.cpp", *(target["binary"] for target in request["targets"])]:
+    names = [f"{request['module_name']}.cpp", *(target["binary"] for target in request["targets"])]
+    for name in [*names, *(o.name for o in outdir.glob("*.part*.o"))]:
         try:
             (outdir / name).unlink(missing_ok=True)
         except OSError:
@@ -118,18 +120,20 @@ def _compile(request: dict[str, Any]) -> dict[str, Any]:
     module, error_checker = pythran.generate_cxx(name, source, specs, module_dir=request["module_dir"])
     _without_pythrans_capsules(module)
     cpp, code = outdir / f"{name}.cpp", str(module)
+    parts = request.get("parts")
+    split = _in_parts(code, parts["functions"]) if parts else None
+    code = split if split is not None else code
     # the prologue goes first: what it declares must precede pythran's headers
     cpp.write_text(request["prologue"] + code + "\n" + request["entries"])
     headers = request["prologue"] + _leading_directives(code) if request.get("module_pch", True) else ""
     timings["generate_cxx"] = time.perf_counter()
-    binaries = []
-    for target in request["targets"]:
-        binary = outdir / target["binary"]
-        pch = request.get("pch"), bool(request.get("pch_now")), headers
-        if not _run_compiler(_command(cpp, binary, target["flags"], request.get("cxx"), *pch)):
-            error_checker()  # raises a located PythranTypeError when it can tell why
-            raise CompilerFailed("the C++ compiler failed")
-        binaries.append(binary.name)
+    compiles, links = _commands(request, cpp, code, headers, parts["count"] if split is not None else 1)
+    if not (_run_compilers(compiles, request.get("cores", 1)) and _run_compilers(links, request.get("cores", 1))):
+        error_checker()  # raises a located PythranTypeError when it can tell why
+        raise CompilerFailed("the C++ compiler failed")
+    for leftover in outdir.glob("*.part*.o"):
+        leftover.unlink()
+    binaries = [target["binary"] for target in request["targets"]]
     timings["compile"] = time.perf_counter()
     _make_pending()
     returns = _returns(outdir / binaries[0], request["exports_symbol"])
@@ -171,33 +175,64 @@ class NoSpace(Exception):
     """The compiler could not write its output: the disk (or quota) is full."""
 
 
-def _command(
-    cpp: Path,
-    binary: Path,
-    flags: list[str],
-    cxx: str | None,
-    pch: str | None = None,
-    pch_now: bool = False,
-    headers: str = "",
-) -> list[str]:
-    """One compile-and-link call, with the flags pythran's own build would use.
+def _commands(
+    request: dict[str, Any], cpp: Path, code: str, headers: str, parts: int
+) -> tuple[list[list[str]], list[list[str]]]:
+    """The compiler calls of a build, with the flags pythran's own build would use, then its link calls.
 
-    With ``pch`` (a folder of the cache, native builds with gcc only), the
-    call includes headers precompiled for exactly these flags, when they have
-    been: the module's own ``headers`` (the text the C++ starts with), else
-    pythran's core headers; and it starts precompiling them for the next build.
+    Each target is one compile-and-link call, or with ``parts`` one compile
+    per part and a link.  With a ``pch`` folder in the request (native
+    builds with gcc only), the calls include headers precompiled for exactly
+    these flags, when they have been: the module's own ``headers`` (the text
+    the C++ starts with), else pythran's core headers.
     """
-    compiler, compile_flags, link = _flags(flags, cxx, _requires_blas(cpp.read_text()))
-    return [
-        *compiler,
-        *SHARED.get(sys.platform, ("-shared",)),
-        *compile_flags,
-        *_precompiled(pch, compiler, compile_flags, pch_now, headers),
-        str(cpp),
-        "-o",
-        str(binary),
-        *link,
-    ]
+    compiles, links = [], []
+    shared = SHARED.get(sys.platform, ("-shared",))
+    for target in request["targets"]:
+        binary = Path(request["outdir"]) / target["binary"]
+        compiler, compile_flags, link = _flags(target["flags"], request.get("cxx"), _requires_blas(code))
+        include = _precompiled(request.get("pch"), compiler, compile_flags, bool(request.get("pch_now")), headers)
+        if parts == 1:
+            compiles.append([*compiler, *shared, *compile_flags, *include, str(cpp), "-o", str(binary), *link])
+            continue
+        objects = [binary.with_name(f"{binary.name}.part{k}.o") for k in range(parts)]
+        compiles += [
+            [*compiler, *compile_flags, *include, *_part(k, request["module_name"]), "-c", str(cpp), "-o", str(o)]
+            for k, o in enumerate(objects)
+        ]
+        links.append([*compiler, *shared, *map(str, objects), "-o", str(binary), *link])
+    return compiles, links
+
+
+def _in_parts(code: str, functions: dict[str, int]) -> str | None:
+    """pythran's C++ with each export's function defined in its part of a split build only.
+
+    pythran defines, after its kernels, an inline function per export that
+    calls the kernel; defined, it makes the compiler instantiate the kernel.
+    In the other parts it is only declared (the exports function takes its
+    type).  The guard is the one the entry points get (adapters.generate).
+    None when a function is not as pythran writes it, or when the kernels
+    share state each compile would have its own copy of (pythran's random
+    generators, local to a compile like the rest of pythran): the build is
+    then compiled whole.
+    """
+    if re.search(r"^#include <pythonic/include/(numpy/)?random/", code, re.MULTILINE):
+        return None
+    for function, part in functions.items():
+        pattern = rf"^inline\n(typename [^\n]*::{re.escape(function)}::type<[^\n]*\)) *\n\{{\n.*?^\}}\n"
+        found = list(re.finditer(pattern, code, re.MULTILINE | re.DOTALL))
+        if len(found) != 1:
+            return None
+        whole, declared = found[0].group(0), found[0].group(1)
+        guarded = f"#if !defined(CAPSULES_PART) || CAPSULES_PART == {part}\n{whole}#else\n{declared};\n#endif\n"
+        code = code[: found[0].start()] + guarded + code[found[0].end() :]
+    return code
+
+
+def _part(part: int, module_name: str) -> list[str]:
+    """The flags of one part's compile: which part; pythran's module init function is part 0's alone."""
+    init = f"PyInit_{module_name}"
+    return [f"-DCAPSULES_PART={part}", *([f"-D{init}=capsules_part{part}_{init}"] if part else [])]
 
 
 def _flags(flags: list[str], cxx: str | None, blas: bool) -> tuple[list[str], list[str], list[str]]:
@@ -358,19 +393,33 @@ def _identity(command: str) -> str:
     return f"{real}:{info.st_size}:{info.st_mtime_ns}"
 
 
-def _run_compiler(command: list[str]) -> bool:
-    """Run the compiler, its messages into the log.
+def _run_compilers(commands: list[list[str]], at_once: int) -> bool:
+    """Run compiler calls, ``at_once`` at a time; their messages go into the log in the order given.
 
     They pass through here rather than straight into the log: on a full
     disk the log loses them, and the build must still tell why it failed.
     """
-    print(shlex.join(command), flush=True)
+    if at_once < 2 or len(commands) < 2:
+        return all(_report(command, _run(command)) for command in commands)
+    with ThreadPoolExecutor(min(at_once, len(commands))) as pool:
+        done = list(pool.map(_run, commands))
+    return all([_report(command, d) for command, d in zip(commands, done)])
+
+
+def _run(command: list[str]) -> subprocess.CompletedProcess | OSError:
     try:
-        done = subprocess.run(command, check=False, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        return subprocess.run(command, check=False, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     except OSError as err:
+        return err
+
+
+def _report(command: list[str], done: subprocess.CompletedProcess | OSError) -> bool:
+    """Log one compiler call and its messages; whether it succeeded."""
+    print(shlex.join(command), flush=True)
+    if isinstance(done, OSError):
         raise NoCompiler(
-            f"cannot run the C++ compiler '{command[0]}': {err.strerror} (set CXX to a C++ compiler, e.g. g++)"
-        ) from None
+            f"cannot run the C++ compiler '{command[0]}': {done.strerror} (set CXX to a C++ compiler, e.g. g++)"
+        )
     sys.stdout.buffer.write(done.stdout)
     sys.stdout.flush()
     if done.returncode != 0:

@@ -20,6 +20,8 @@ is bounds-checked, wherever the kernel makes it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .signatures import Signature
 from .spec import ExportSpec
 
@@ -37,6 +39,10 @@ _ALLOCATION = r"""
 #include <cstdlib>
 #include <exception>
 #include <new>
+// capsules_rt, like pythran's own namespace, is local to each compile: the
+// parts of a split build each have their own copy, and the exceptions a
+// part throws are caught there, with its own types.
+namespace {
 namespace capsules_rt {
 // What the generated code throws itself; the barrier raises it as `type`.
 struct error : std::exception {
@@ -56,6 +62,7 @@ struct out_of_memory : std::bad_alloc {
   throw out_of_memory(bytes);
 }
 }  // namespace capsules_rt
+}  // namespace
 PYTHONIC_NS_BEGIN
 namespace utils {
 // pythran's allocator (pythonic/include/utils/allocate.hpp) calls malloc,
@@ -104,6 +111,7 @@ _CHECKED_POINTER = r"""
 #define PYTHONIC_INCLUDE_TYPES_POINTER_HPP
 #define PYTHONIC_TYPES_POINTER_HPP
 #include <tuple>
+namespace {
 namespace capsules_rt {
 [[noreturn]] __attribute__((cold, noinline)) inline void out_of_bounds(long index, long size, const char *name) {
   char text[200];
@@ -120,6 +128,7 @@ inline long user_data_items(const void *user_data) {
   return static_cast<long>(header[1]);
 }
 }  // namespace capsules_rt
+}  // namespace
 PYTHONIC_NS_BEGIN
 namespace types {
 template <class T> struct pointer {
@@ -186,6 +195,15 @@ _PRELUDE = r"""
 PYTHONIC_NS_BEGIN
 namespace types { class str; }  // declared here for kind(), whether or not the kernel uses strings
 PYTHONIC_NS_END
+// A build split across cores compiles this source once per part, with
+// -DCAPSULES_PART=k: an entry point defined in one part is then named by the
+// exports function of part 0, so it cannot be static there.
+#ifdef CAPSULES_PART
+#define CAPSULES_ENTRY __attribute__((visibility("hidden")))
+#else
+#define CAPSULES_ENTRY static
+#endif
+namespace {
 namespace capsules_rt {
 template <class T> struct is_complex : std::false_type {};
 template <class T> struct is_complex<std::complex<T>> : std::true_type {};
@@ -329,6 +347,7 @@ inline void raise_from_kernel(const char *where) {
   PyGILState_Release(gil);
 }
 }  // namespace capsules_rt
+}  // namespace
 """
 
 
@@ -336,17 +355,60 @@ def entry_name(name: str) -> str:
     return f"capsules_entry_{name}"
 
 
-def generate(exports: list[tuple[ExportSpec, Signature]], filename: str, *, checked: bool = False) -> str:
+def generate(
+    exports: list[tuple[ExportSpec, Signature]],
+    filename: str,
+    *,
+    checked: bool = False,
+    parts: Sequence[int] | None = None,
+) -> str:
     """C++ source to append to pythran's output for these capsule exports.
 
     ``filename`` (the kernel file's name) and each export's line locate the
     errors a kernel raises at run time.  ``checked``: the source starts with
     ``prologue(checked=True)``, and the entry points give each pointer its length.
+    ``parts``: the part of a split build (see :func:`partition`) each
+    export's entry point is compiled in; compiled without ``CAPSULES_PART``,
+    the source is whole.
     """
-    parts = [_PRELUDE]
-    parts += [_entry(spec, sig, f"{filename}:{spec.line}: '{spec.name}'", checked) for spec, sig in exports]
-    parts.append(_exports_function(exports))
-    return "\n".join(parts)
+    body = [_PRELUDE]
+    for i, (spec, sig) in enumerate(exports):
+        entry = _entry(spec, sig, f"{filename}:{spec.line}: '{spec.name}'", checked)
+        body.append(entry if parts is None else _in_part(parts[i], entry, _declaration(spec, sig)))
+    exported = _exports_function(exports)
+    body.append(exported if parts is None else _in_part(0, exported))
+    return "\n".join(body)
+
+
+def partition(weights: Sequence[int], count: int) -> list[int]:
+    """The part of a split build each kernel goes to, for ``count`` parts of about equal weight.
+
+    A build split into parts compiles its C++ once per part, each compile on
+    a core of its own and generating the code of its part's kernels only;
+    the parts are then linked into one binary.  Each compile still parses
+    every header, so the split pays where code generation is a large share
+    of the compile: a module of several kernels.  The heaviest kernel goes
+    to the lightest part first.  Which part a kernel is compiled in changes
+    where its code lies in the binary, never what it computes.
+    """
+    loads = [0] * max(1, min(count, len(weights)))
+    parts = [0] * len(weights)
+    for i in sorted(range(len(weights)), key=lambda i: -weights[i]):
+        parts[i] = loads.index(min(loads))
+        loads[parts[i]] += max(1, weights[i])
+    return parts
+
+
+def _in_part(part: int, text: str, otherwise: str = "") -> str:
+    """``text`` compiled in part ``part`` of a split build (and in a whole build); ``otherwise`` in the others."""
+    test = f"#if !defined(CAPSULES_PART) || CAPSULES_PART == {part}\n"
+    return f"{test}{text}#else\n{otherwise}#endif\n" if otherwise else f"{test}{text}#endif\n"
+
+
+def _declaration(spec: ExportSpec, sig: Signature) -> str:
+    """The entry point defined in another part, for the exports function (in part 0)."""
+    params = ", ".join(f"{_c_param(c)} a{i}" for i, c in enumerate(sig.form.args))
+    return f"CAPSULES_ENTRY {sig.form.ret} {entry_name(spec.name)}({params});\n"
 
 
 def _entry(spec: ExportSpec, sig: Signature, where: str, checked: bool) -> str:
@@ -378,7 +440,7 @@ def _entry(spec: ExportSpec, sig: Signature, where: str, checked: bool) -> str:
         f"__attribute__((noinline, cold)) static {ret} {name}_asking({params}) {{\n"
         f"  if (capsules_rt::stop_now()) return {failed};\n"
         f"  return {name}_call({args});\n}}\n"
-        f"static {ret} {name}({params}) {{\n"
+        f"CAPSULES_ENTRY {ret} {name}({params}) {{\n"
         f"  if (__builtin_expect({_due(sig)}, 0)) return {name}_asking({args});\n"
         f"  return {name}_call({args});\n}}\n"
     )

@@ -53,6 +53,9 @@ PORTABLE_FLAGS = ("-O3", "-ffp-contract=off", "-g0", *LAYOUT_FLAGS)
 # A checked build turns pythran's asserts on (Python's CFLAGS define NDEBUG).
 CHECKED_FLAGS = ("-UNDEBUG",)
 SUMMARY_LINES = 20
+# A build split across cores parses every header once per part: beyond a few
+# parts the parsing, not the code generation, sets the compile's length.
+MAX_PARTS = 4
 SOURCE_COPY = "source.orig"  # in each entry: the exact source bytes it was built from
 
 
@@ -279,7 +282,7 @@ def build(
     # largest sources first: the longest compiles start early and the workers
     # finish together (results keep the order given)
     by_size = sorted(todo, key=lambda u: u.size, reverse=True)
-    with workers.expect(len(todo)), ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    with workers.expect(len(todo), jobs), ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         list(pool.map(one, by_size))
     errors = problems + [o for o in (outcomes[u] for u in todo) if isinstance(o, CapsulesError)]
     if errors:
@@ -390,13 +393,15 @@ def _run_child(
     staged: Path,
     cache: Cache,
 ) -> dict:
+    cores = workers.cores()
+    parts = _parts(source.read_text(encoding="utf-8"), capsules, cores // len(plan.variants))
     request = {
         "source": str(source),
         "module_dir": str(plan.path.resolve().parent),
         "module_name": plan.module_name,
         "outdir": str(staged),
         "prologue": adapters.prologue(checked=plan.checked),
-        "entries": adapters.generate(capsules, plan.path.name, checked=plan.checked),
+        "entries": adapters.generate(capsules, plan.path.name, checked=plan.checked, parts=parts),
         "targets": [
             {"flags": [*plan.flags[:1], *v.flags, *plan.flags[1:]], "binary": _binary_name(plan, v)}
             for v in plan.variants
@@ -410,6 +415,11 @@ def _run_child(
         "pch_now": workers.more_expected(),
         # a module's own headers are for its edit loop, which builds one module at a time
         "module_pch": not workers.in_batch(),
+        # compiler processes at once: the targets side by side, or each split into parts
+        "cores": cores,
+        "parts": None if parts is None else {
+            "count": max(parts) + 1, "functions": {s.entry or s.name: k for (s, _), k in zip(capsules, parts)},
+        },
     }
     (staged / "request.json").write_text(json.dumps(request))  # kept with the log, for a failed build
     assert child.stdin is not None
@@ -429,6 +439,23 @@ def _run_child(
     if not result["ok"]:
         raise _failure(plan, result, staged / "build.log", cache)
     return result
+
+
+def _parts(source: str, capsules: list[tuple[ExportSpec, Signature]], cores: int) -> list[int] | None:
+    """The part of a split build each capsule's kernel compiles in, or None to compile the module whole.
+
+    A module of several kernels splits into as many parts as it has cores
+    (up to MAX_PARTS), balanced by the kernels' lengths in lines.
+    """
+    count = min(cores, len(capsules), MAX_PARTS)
+    if count < 2:
+        return None
+    lengths = {
+        node.name: (node.end_lineno or node.lineno) - node.lineno + 1
+        for node in _tree(source.encode("utf-8")).body
+        if isinstance(node, ast.FunctionDef)
+    }
+    return adapters.partition([lengths.get(s.entry or s.name, 1) for s, _ in capsules], count)
 
 
 def _binary_name(plan: Plan, variant: levels.Level) -> str:

@@ -46,6 +46,7 @@ _LOCK = threading.Lock()
 _IDLE: list[_Spare] = []
 _EXPECTED = 0  # builds announced by expect() and not yet started
 _BATCHES = 0  # expect() contexts of more than one build, open now
+_AT_ONCE = 0  # builds the expect() contexts open now run at the same time
 _FOREIGN: list[_Spare] = []  # a forked process's copy of its parent's spares: left alone
 
 
@@ -94,21 +95,38 @@ def in_batch() -> bool:
 
 
 @contextmanager
-def expect(count: int) -> Iterator[None]:
-    """Announce ``count`` builds to come (a batch); their spares are stopped at the end."""
-    global _EXPECTED, _BATCHES
-    batch = int(count > 1)
+def expect(count: int, at_once: int = 1) -> Iterator[None]:
+    """Announce ``count`` builds to come (a batch), ``at_once`` of them at a time; their spares are stopped at the end."""
+    global _EXPECTED, _BATCHES, _AT_ONCE
+    batch, running = int(count > 1), max(1, min(count, at_once))
     with _LOCK:
         _EXPECTED += count
         _BATCHES += batch
+        _AT_ONCE += running
     try:
         yield
     finally:
         with _LOCK:
             _EXPECTED = max(0, _EXPECTED - count)
             _BATCHES = max(0, _BATCHES - batch)
+            _AT_ONCE = max(0, _AT_ONCE - running)
         if not interactive():
             retire()
+
+
+def cores() -> int:
+    """How many compiler processes one build may run at once: its share of the CPUs this process may use.
+
+    The builds a batch runs at the same time share them.  ``$CAPSULES_CORES``
+    sets the number instead (1: one process per build, as pythran's own).
+    """
+    wanted = os.environ.get("CAPSULES_CORES", "")
+    if wanted.isdigit():
+        return max(1, int(wanted))
+    affinity = getattr(os, "sched_getaffinity", None)
+    cpus = len(affinity(0)) if affinity is not None else os.cpu_count() or 1
+    with _LOCK:
+        return max(1, cpus // max(1, _AT_ONCE))
 
 
 def retire() -> None:
@@ -168,11 +186,11 @@ def _stop(spare: _Spare) -> None:
 
 
 def _forget_after_fork() -> None:
-    global _EXPECTED, _BATCHES, _LOCK
+    global _EXPECTED, _BATCHES, _AT_ONCE, _LOCK
     _LOCK = threading.Lock()  # another thread may have held it at the fork
     _FOREIGN.extend(_IDLE)
     _IDLE.clear()
-    _EXPECTED = _BATCHES = 0
+    _EXPECTED = _BATCHES = _AT_ONCE = 0
 
 
 atexit.register(retire)
