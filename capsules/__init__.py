@@ -10,7 +10,11 @@ pass ``kernel.lowlevel(...)`` to ``scipy.integrate`` or ``scipy.ndimage``::
 
 from __future__ import annotations
 
-from ._version import __version__
+from . import workers as _workers
+
+_workers.start_for_the_command()  # first: its import of pythran overlaps the imports below
+
+from ._version import __version__  # noqa: E402
 from .build import BuildResult, build
 from .cache import Cache
 from .errors import (

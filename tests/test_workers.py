@@ -113,3 +113,33 @@ def test_a_spare_works_in_the_build_folder_not_where_it_started(
     log = (result.entry.binary.parent / "build.log").read_text()
     assert "second" in log.splitlines()[0]  # the compiler's command went to this build's log
     assert not list(tmp_path.glob("*.cpp"))
+
+
+
+COMMAND = """
+import sys
+sys.argv = ["/venv/bin/capsules", *sys.argv[1:]]
+import capsules  # as the console script does, through capsules.cli
+from capsules import workers
+early = list(workers._IDLE)
+print(len(early))
+from capsules.cli import main
+code = main(sys.argv[1:])
+print(code, len(workers._IDLE), [spare.process.wait() for spare in early])
+"""
+
+
+@pytest.mark.parametrize(("build", "expected"), [(True, ["1", "0 0 [0]"]), (False, ["0", "0 0 []"])])
+def test_the_build_command_starts_its_compiler_process_before_the_imports(
+    tmp_path: Path, build: bool, expected: list[str]
+) -> None:
+    import subprocess
+    import sys
+
+    path = str(_kernel(tmp_path, "early", 2.0))
+    argv = ["build", path, "--cache", str(tmp_path / "cache")] if build else ["check", path]
+    done = subprocess.run([sys.executable, "-c", COMMAND, *argv], capture_output=True, text=True, check=False,
+                          timeout=300)
+    lines = done.stdout.splitlines()
+    # one process, started by the import; it built the module (exit status 0, where an unused spare is killed)
+    assert [lines[0], lines[-1]] == expected, done.stdout + done.stderr
