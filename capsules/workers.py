@@ -93,7 +93,7 @@ def start_for_the_command() -> None:
     like any spare.
     """
     argv = getattr(sys, "argv", None) or [""]
-    if Path(argv[0]).name != "capsules" or argv[1:2] not in (["build"], ["demo"]):
+    if not _the_command(argv[0]) or argv[1:2] not in (["build"], ["demo"]):
         return
     try:
         spare = _start(_command())
@@ -101,6 +101,14 @@ def start_for_the_command() -> None:
         return  # the build starts its own, and reports what is wrong
     with _LOCK:
         _IDLE.append(spare)
+
+
+def _the_command(program: str) -> bool:
+    """Whether this process is the capsules command: its console script, or ``python -m capsules``."""
+    if program == "-m":  # while python -m imports the package, before its __main__ runs
+        given = getattr(sys, "orig_argv", [])
+        return "-m" in given and given[given.index("-m") + 1 : given.index("-m") + 2] == [__package__]
+    return Path(program).name == "capsules"
 
 
 def more_expected() -> bool:
@@ -144,10 +152,14 @@ def cores() -> int:
     wanted = os.environ.get("CAPSULES_CORES", "")
     if wanted.isdigit():
         return max(1, int(wanted))
-    affinity = getattr(os, "sched_getaffinity", None)
-    cpus = len(affinity(0)) if affinity is not None else os.cpu_count() or 1
     with _LOCK:
-        return max(1, cpus // max(1, _AT_ONCE))
+        return max(1, cpus() // max(1, _AT_ONCE))
+
+
+def cpus() -> int:
+    """The CPUs this process may run on."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
 
 
 def retire() -> None:

@@ -143,3 +143,21 @@ def test_the_build_command_starts_its_compiler_process_before_the_imports(
     lines = done.stdout.splitlines()
     # one process, started by the import; it built the module (exit status 0, where an unused spare is killed)
     assert [lines[0], lines[-1]] == expected, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("program", "given", "expected"),
+    [
+        ("/venv/bin/capsules", [], True),
+        ("-m", ["python3", "-I", "-m", "capsules", "build"], True),
+        ("-m", ["python3", "-m", "mypackage", "build"], False),
+        ("analysis.py", ["python3", "analysis.py", "build"], False),
+    ],
+)
+def test_the_command_is_its_console_script_or_python_m_capsules(
+    monkeypatch: pytest.MonkeyPatch, program: str, given: list[str], expected: bool
+) -> None:
+    import sys
+
+    monkeypatch.setattr(sys, "orig_argv", given, raising=False)
+    assert workers._the_command(program) is expected
