@@ -16,6 +16,7 @@ from .build import BuildResult, Unit, build, kernel_files, units
 from .cache import Cache
 from .errors import CapsulesError, SpecError
 from .prebuilt import build_into
+from . import workers
 from .signatures import match
 from .spec import NOTHING_TO_BUILD, ExportSpec, Scan, scan
 
@@ -54,7 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="compile kernel modules into the cache")
     p.add_argument("paths", **paths)
     p.add_argument("--cache", **cache)
-    p.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="modules to compile at once")
+    p.add_argument("-j", "--jobs", type=int, default=workers.cpus(), metavar="N",
+                   help="modules to compile at once (default: the number of CPUs)")
     p.add_argument("--force", action="store_true", help="rebuild even if the cache has a valid build")
     p.add_argument("--portable", action="store_true", help="do not target this CPU (no -march=native)")
     p.add_argument("--checked", action="store_true",
@@ -81,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="build the bundled kernels and time them against the same Python callbacks")
     p.add_argument("--cache", **cache)
     p.add_argument("--plot", metavar="FILE.png", help="save a figure of the images and speedups (needs matplotlib)")
-    p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
+    p.add_argument("-j", "--jobs", type=int, default=workers.cpus(), metavar="N",
                    help="modules to compile at once (default: the number of CPUs)")
     p.add_argument("--quick", action="store_true", help="small problem sizes, one run each")
     p.set_defaults(run=_demo)
