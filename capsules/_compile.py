@@ -262,7 +262,7 @@ def _flags(flags: list[str], cxx: str | None, blas: bool) -> tuple[list[str], li
 
 
 def _plain_alignment(flag: str) -> str:
-    """``-falign-loops=32:16:16`` as ``-falign-loops=32``: other compilers (clang) take an alignment only."""
+    """``-falign-loops=32:16:16`` (say, in CAPSULES_CXXFLAGS) as ``-falign-loops=32``: clang takes an alignment only."""
     if flag.startswith("-falign-loops=") and ":" in flag:
         return flag.split(":", 1)[0]
     return flag

@@ -38,15 +38,17 @@ from .spec import ExportSpec, Scan, declares_kernels, decode_source, is_kernel_f
 # gives as plain Python.  -g0: debug info would be stripped at link time.
 #
 # The rest is code layout, which changes no result (benchmarks/RESULTS.md):
-# -falign-loops=32:16:16 keeps a small loop within one 32-byte fetch block
-# where that takes at most 15 bytes of padding, else aligns it to 16: a
-# min/max loop that straddled a 64-byte line ran 1.4x slower on AMD
-# Zen 3, and the padding before an inner loop, run at each entry, cost a
-# 9-point moving average 5% when it could be up to 31 bytes;
+# -falign-loops=32 starts every loop on a 32-byte boundary, so that a loop
+# of up to 32 bytes never straddles a 64-byte line: a min/max loop that did
+# ran 1.3-1.4x slower on AMD Zen 3 and 4.  Bounding the padding (32:16:16,
+# at most 15 bytes, else 16) spared a moving average the padding run at
+# each entry to its inner loop (5%), but left the straddle to where the
+# linker put the code: the same min/max loop straddled in one build and
+# not in another;
 # -fno-plt calls libm (sin, exp) through the GOT rather than a PLT stub.
 # -funroll-loops is left out: it sped a min/max loop up by 15% and slowed a
 # short sum per output point down by 10% (CAPSULES_CXXFLAGS adds it).
-LAYOUT_FLAGS = ("-falign-loops=32:16:16", "-fno-plt")
+LAYOUT_FLAGS = ("-falign-loops=32", "-fno-plt")
 NATIVE_FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-g0", *LAYOUT_FLAGS)
 # A portable build compiles once per CPU level (capsules.levels), each adding its -march.
 PORTABLE_FLAGS = ("-O3", "-ffp-contract=off", "-g0", *LAYOUT_FLAGS)
