@@ -250,7 +250,7 @@ def _flags(flags: list[str], cxx: str | None, blas: bool) -> tuple[list[str], li
         *(f"-U{n}" for n in ext["undef_macros"]),
         *(f"-I{d}" for d in dict.fromkeys(includes)),
         *shlex.split(os.environ.get("CPPFLAGS", "")),
-        *(ext["extra_compile_args"] if _is_gcc(compiler[0]) else map(_plain_alignment, ext["extra_compile_args"])),
+        *(ext["extra_compile_args"] if _is_gcc(compiler[0]) else _for_other_compilers(ext["extra_compile_args"])),
     ]
     link = [
         *ext["extra_objects"],
@@ -261,11 +261,14 @@ def _flags(flags: list[str], cxx: str | None, blas: bool) -> tuple[list[str], li
     return compiler, compile_flags, link
 
 
-def _plain_alignment(flag: str) -> str:
-    """``-falign-loops=32:16:16`` (say, in CAPSULES_CXXFLAGS) as ``-falign-loops=32``: clang takes an alignment only."""
-    if flag.startswith("-falign-loops=") and ":" in flag:
-        return flag.split(":", 1)[0]
-    return flag
+# capsules' own default for gcc (build.LAYOUT_FLAGS), which other compilers do not know
+GCC_LOOP_PARAM = "--param=align-loop-iterations="
+
+
+def _for_other_compilers(flags: list[str]) -> list[str]:
+    """gcc's flags as clang takes them: ``-falign-loops=32:16:16`` as ``=32`` (an alignment only), no gcc param."""
+    kept = [flag for flag in flags if not flag.startswith(GCC_LOOP_PARAM)]
+    return [flag.split(":", 1)[0] if flag.startswith("-falign-loops=") else flag for flag in kept]
 
 
 # Every pythran module starts with these two headers, most of the compile's

@@ -38,17 +38,19 @@ from .spec import ExportSpec, Scan, declares_kernels, decode_source, is_kernel_f
 # gives as plain Python.  -g0: debug info would be stripped at link time.
 #
 # The rest is code layout, which changes no result (benchmarks/RESULTS.md):
-# -falign-loops=32 starts every loop on a 32-byte boundary, so that a loop
-# of up to 32 bytes never straddles a 64-byte line: a min/max loop that did
-# ran 1.3-1.4x slower on AMD Zen 3 and 4.  Bounding the padding (32:16:16,
-# at most 15 bytes, else 16) spared a moving average the padding run at
-# each entry to its inner loop (5%), but left the straddle to where the
-# linker put the code: the same min/max loop straddled in one build and
-# not in another;
+# -falign-loops=32 starts a loop on a 32-byte boundary, so that a loop of up
+# to 32 bytes never straddles a 64-byte line: a min/max loop that did ran
+# 1.3-1.4x slower on AMD Zen 4.  The padding runs at each entry to the loop,
+# so only loops gcc expects to run 8 times or more per entry are aligned
+# (align-loop-iterations, 4 by default; gcc only): a moving average whose
+# inner loop, 8 sums at a time, is entered 4 million times per call then
+# runs 7% faster.  Bounding the padding instead (32:16:16) left the
+# straddle to where the linker put the code: the same min/max loop ran
+# 1.0x C in one build and 1.3x in another;
 # -fno-plt calls libm (sin, exp) through the GOT rather than a PLT stub.
 # -funroll-loops is left out: it sped a min/max loop up by 15% and slowed a
 # short sum per output point down by 10% (CAPSULES_CXXFLAGS adds it).
-LAYOUT_FLAGS = ("-falign-loops=32", "-fno-plt")
+LAYOUT_FLAGS = ("-falign-loops=32", "--param=align-loop-iterations=8", "-fno-plt")
 NATIVE_FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-g0", *LAYOUT_FLAGS)
 # A portable build compiles once per CPU level (capsules.levels), each adding its -march.
 PORTABLE_FLAGS = ("-O3", "-ffp-contract=off", "-g0", *LAYOUT_FLAGS)

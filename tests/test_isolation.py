@@ -112,6 +112,13 @@ def test_cli_in_a_hostile_project_root(hostile_dir, tmp_path):
     assert "1 module(s), 1 compiled" in done.stdout
 
 
+def test_other_compilers_get_gccs_layout_flags_as_they_take_them():
+    from capsules._compile import _for_other_compilers
+
+    flags = ["-O3", "-falign-loops=32:16:16", "--param=align-loop-iterations=8", "-fno-plt", "--param=other=1"]
+    assert _for_other_compilers(flags) == ["-O3", "-falign-loops=32", "-fno-plt", "--param=other=1"]
+
+
 @pytest.mark.compile
 @pytest.mark.parametrize("portable", [False, True], ids=["native", "every-level"])
 def test_a_second_compiler_builds_the_same_results(tmp_path, monkeypatch, portable):
