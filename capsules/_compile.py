@@ -261,13 +261,13 @@ def _flags(flags: list[str], cxx: str | None, blas: bool) -> tuple[list[str], li
     return compiler, compile_flags, link
 
 
-# capsules' own default for gcc (build.LAYOUT_FLAGS), which other compilers do not know
-GCC_LOOP_PARAM = "--param=align-loop-iterations="
+# capsules' own defaults for gcc (build.LOOP_FLAGS, build.LAYOUT_FLAGS), which other compilers do not know
+GCC_LOOP_PARAMS = ("--param=align-loop-iterations=", "--param=max-unrolled-insns=")
 
 
 def _for_other_compilers(flags: list[str]) -> list[str]:
     """gcc's flags as clang takes them: ``-falign-loops=32:16:16`` as ``=32`` (an alignment only), no gcc param."""
-    kept = [flag for flag in flags if not flag.startswith(GCC_LOOP_PARAM)]
+    kept = [flag for flag in flags if not flag.startswith(GCC_LOOP_PARAMS)]
     return [flag.split(":", 1)[0] if flag.startswith("-falign-loops=") else flag for flag in kept]
 
 
