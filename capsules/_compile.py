@@ -128,7 +128,8 @@ def _compile(request: dict[str, Any]) -> dict[str, Any]:
     headers = request["prologue"] + _leading_directives(code) if request.get("module_pch", True) else ""
     timings["generate_cxx"] = time.perf_counter()
     compiles, links = _commands(request, cpp, code, headers, parts["count"] if split is not None else 1)
-    if not (_run_compilers(compiles, request.get("cores", 1)) and _run_compilers(links, request.get("cores", 1))):
+    at_once = request.get("cores", 1)
+    if not (_run_compilers(compiles, at_once) and _run_compilers(links, at_once)):
         error_checker()  # raises a located PythranTypeError when it can tell why
         raise CompilerFailed("the C++ compiler failed")
     for leftover in outdir.glob("*.part*.o"):
@@ -187,10 +188,10 @@ def _commands(
     the C++ starts with), else pythran's core headers.
     """
     compiles, links = [], []
-    shared = SHARED.get(sys.platform, ("-shared",))
+    shared, blas = SHARED.get(sys.platform, ("-shared",)), _requires_blas(code)
     for target in request["targets"]:
         binary = Path(request["outdir"]) / target["binary"]
-        compiler, compile_flags, link = _flags(target["flags"], request.get("cxx"), _requires_blas(code))
+        compiler, compile_flags, link = _flags(target["flags"], request.get("cxx"), blas)
         include = _precompiled(request.get("pch"), compiler, compile_flags, bool(request.get("pch_now")), headers)
         if parts == 1:
             compiles.append([*compiler, *shared, *compile_flags, *include, str(cpp), "-o", str(binary), *link])

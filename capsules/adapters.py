@@ -407,12 +407,11 @@ def _in_part(part: int, text: str, otherwise: str = "") -> str:
 
 def _declaration(spec: ExportSpec, sig: Signature) -> str:
     """The entry point defined in another part, for the exports function (in part 0)."""
-    params = ", ".join(f"{_c_param(c)} a{i}" for i, c in enumerate(sig.form.args))
-    return f"CAPSULES_ENTRY {sig.form.ret} {entry_name(spec.name)}({params});\n"
+    return f"CAPSULES_ENTRY {sig.form.ret} {entry_name(spec.name)}({_params(sig)});\n"
 
 
 def _entry(spec: ExportSpec, sig: Signature, where: str, checked: bool) -> str:
-    params = ", ".join(f"{_c_param(c)} a{i}" for i, c in enumerate(sig.form.args))
+    params = _params(sig)
     lengths = _lengths(sig) if checked else {}
     call_args = ", ".join(_convert(cxx, i, lengths.get(i), spec.params[i]) for i, cxx in enumerate(spec.cxx_types))
     function = spec.entry or spec.name
@@ -454,6 +453,11 @@ def _due(sig: Signature) -> str:
 
 def _c_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _params(sig: Signature) -> str:
+    """The entry point's parameter list: SciPy's C types, named a0, a1, ..."""
+    return ", ".join(f"{_c_param(c)} a{i}" for i, c in enumerate(sig.form.args))
 
 
 def _c_param(c: str) -> str:
