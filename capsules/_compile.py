@@ -345,9 +345,10 @@ def _make_later(directory: Path, name: str, text: str, compile_command: list[str
     them too.  Headers that fail to precompile are not tried again.
     """
     seen, making, failed = directory / "seen", directory / "making", directory / "failed"
+    header, gch = directory / name, directory / f"{name}.gch"
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if failed.exists():
-        return
+    if failed.exists() or gch.exists():
+        return  # made since this build looked for it (by a build beside it in a batch), or never to be
     if not seen.exists() and not now:
         seen.touch()
         return
@@ -357,9 +358,11 @@ def _make_later(directory: Path, name: str, text: str, compile_command: list[str
         if time.time() - making.stat().st_mtime < 600:
             return  # another build is making it
         os.utime(making)
+    if gch.exists():  # finished between the look above and the lock
+        making.unlink(missing_ok=True)
+        return
     if name == MODULE_PCH_NAME:
         _evict(directory.parent, MODULE_PCH_KEEP - 1)
-    header, gch = directory / name, directory / f"{name}.gch"
     header.write_text(text)
     temporary = directory / f".{name}.{os.getpid()}.gch"
     make = shlex.join([*compile_command, "-x", "c++-header", str(header), "-o", str(temporary)])

@@ -114,3 +114,14 @@ def test_a_batch_makes_them_with_its_first_build(private_cache: capsules.Cache, 
     capsules.build([KERNEL, other], cache=private_cache, jobs=1)
     # and only the core headers: a module's own are for its edit loop
     assert [gch.name for gch in _wait_for_gch(private_cache)] == ["capsules_pch.hpp.gch"]
+
+
+def test_headers_made_meanwhile_are_not_made_again(tmp_path: Path) -> None:
+    # builds of a batch that started before the first made them each find them missing; the first to finish makes
+    # them, and the others, finishing later, must not make them again (1 s of a core each, beside the batch's work)
+    from capsules._compile import PCH_HEADER, PCH_NAME, _make_later
+
+    (tmp_path / f"{PCH_NAME}.gch").write_bytes(b"made")
+    _make_later(tmp_path, PCH_NAME, PCH_HEADER, ["c++"], now=True)
+    assert not (tmp_path / "making").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{PCH_NAME}.gch"]
