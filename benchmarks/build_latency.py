@@ -24,10 +24,10 @@ Then a cold ``capsules build kernels/`` with -j 1 and -j 2, a no-op rebuild,
 and the edit loop in a notebook: a fresh IPython shell (a subprocess) runs
 each module as a ``%%capsules`` cell into a fresh cache, then the same cell
 edited (a comment added, a new build) several times, a few seconds apart as
-a person edits; the first cell pays for importing pythran, the edits find a
-compiler process started ahead of them (``capsules.workers``), from the
-first pythran's core headers precompiled, and from the second the module's
-own.
+a person edits; the first cell pays for importing pythran, the edits find it
+imported, in the compiler server the session keeps (``capsules.workers``),
+from the first pythran's core headers precompiled, and from the second the
+module's own.
 """
 
 from __future__ import annotations

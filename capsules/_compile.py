@@ -1,13 +1,15 @@
 """The compiler child process: pythran C++ generation, entry points, one compiler call.
 
-Run as ``python -I .../capsules/_compile.py [PYTHRAN_DIR]``; it imports
-pythran at once and then reads its request (JSON) from stdin, so that the
-import overlaps the parent's work (``capsules.workers`` may start it before
-its build: the request names the private staging directory it then works in,
-and the log it writes to).  Each build runs in its own process so that
-parallel builds share no global state (pythran has plenty), and so that
-everything pythran and the compiler print goes to the build log the parent
-captures.  The result is written as JSON next to the request.
+Run as ``python -I .../capsules/_compile.py --serve [PYTHRAN_DIR]`` (what
+``capsules.workers`` starts), it imports pythran at once, so that the import
+overlaps the parent's work, and then forks a process for each build request
+it reads from stdin (``serve``); without ``--serve``, it runs the one build
+its stdin describes.  A request (JSON) names the private staging directory
+its process then works in, and the log it writes to.  Each build runs in its
+own process so that parallel builds share no global state (pythran has
+plenty), and so that everything pythran and the compiler print goes to the
+build log the parent captures.  The result is written as JSON next to the
+request.
 
 The child depends on nothing but the request: isolated mode (``-I``) keeps
 the current directory, ``PYTHON*`` variables and user site-packages off
@@ -25,8 +27,10 @@ import hashlib
 import json
 import os
 import re
+import select
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -47,20 +51,34 @@ EXIT_NO_SPACE = 28
 
 
 def main(argv: list[str]) -> int:
+    """One build: its request on stdin.  ``--serve`` first: a server of builds, one forked process each."""
+    if argv[:1] == ["--serve"]:
+        return serve(argv[1:])
     sys.path += argv  # where pythran lives, after the standard library
-    started = time.perf_counter()
-    try:  # what the build needs of pythran (most of it), while the parent still scans the kernel file
-        import pythran.config
-        import pythran.spec
-        import pythran.toolchain  # noqa: F401
-    except BaseException:  # noqa: BLE001 - reported with the request below
-        pass
-    imported = time.perf_counter() - started
+    imported = _import_pythran()
     text = sys.stdin.read()
     if not text:
         return 0  # the parent stopped before sending a request
+    return _handle(text, imported)
+
+
+def _import_pythran() -> float:
+    """Import what a build needs of pythran (most of it), while the parent still scans the kernel file; seconds."""
+    started = time.perf_counter()
+    try:
+        import pythran.config
+        import pythran.spec
+        import pythran.toolchain  # noqa: F401
+    except BaseException:  # noqa: BLE001 - reported with the request
+        pass
+    return time.perf_counter() - started
+
+
+def _handle(text: str, imported: float) -> int:
+    """Run the build a request describes; its exit status."""
     request = json.loads(text)
     try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # held back by a server until here
         _work_in(request)
         result = _compile(request)
         result["seconds"] = {"import_pythran": round(imported, 4), **result["seconds"]}
@@ -84,6 +102,100 @@ def main(argv: list[str]) -> int:
             return EXIT_NO_SPACE
         raise
     return 0 if result["ok"] else 1
+
+
+def serve(argv: list[str]) -> int:
+    """Import pythran once, then fork a process for each build request, for as long as stdin is open.
+
+    A line on stdin is ``TOKEN REQUEST`` (the request as JSON, on one
+    line).  A line on stdout answers it, ``TOKEN started PID`` (or ``TOKEN
+    failed``), and another tells when that process ended, ``PID exited
+    CODE`` (negative: killed by that signal).  Each process starts from the
+    state of a process that has imported pythran and done nothing else, as
+    one started for its build alone, and runs the build as ``main`` does.
+    The server holds Ctrl-C back (its builds report it) and exits once
+    stdin is closed and its builds have ended.
+    """
+    # Ctrl-C is held back, not ignored: a build's process inherits the mask
+    # and takes a Ctrl-C sent to it while it starts once its build begins
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    sys.path += argv
+    imported = _import_pythran()  # reported by the first build, which may have waited for it
+    wake, woken = os.pipe()
+    os.set_blocking(wake, False)
+    os.set_blocking(woken, False)
+    signal.set_wakeup_fd(woken)
+    signal.signal(signal.SIGCHLD, lambda *_: None)  # handled, so that it writes to the wakeup pipe
+    running: set[int] = set()
+    pending, reading = b"", True
+    while reading or running:
+        ready, _, _ = select.select([0, wake] if reading else [wake], [], [])
+        if wake in ready:
+            _drain(wake)
+        _reap(running)
+        if 0 not in ready:
+            continue
+        data = os.read(0, 1 << 16)
+        reading, pending = bool(data), pending + data
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            token, _, request = line.partition(b" ")
+            pid = _fork(request, imported, (wake, woken))
+            running.update([pid] if pid else [])
+            imported = 0.0
+            _say(f"{token.decode()} started {pid}" if pid else f"{token.decode()} failed")
+    return 0
+
+
+def _fork(request: bytes, imported: float, pipes: tuple[int, int]) -> int | None:
+    """The pid of a new process running the build ``request`` (None when none could be made)."""
+    try:
+        pid = os.fork()
+    except OSError:
+        return None
+    if pid:
+        return pid
+    status = 70  # EX_SOFTWARE: the build did not get as far as its result
+    try:  # undo what is the server's: its signals, its pipes, its stdout (where only the server speaks)
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for fd in pipes:
+            os.close(fd)
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, 0)
+        os.dup2(null, 1)
+        os.close(null)
+        status = _handle(request.decode(), imported)
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:  # noqa: BLE001 - the parent finds no result and says the process died
+        pass
+    os._exit(status)
+
+
+def _reap(running: set[int]) -> None:
+    while running:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if not pid:
+            return
+        running.discard(pid)
+        _say(f"{pid} exited {os.waitstatus_to_exitcode(status)}")
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 4096):
+            pass
+    except BlockingIOError:
+        pass
+
+
+def _say(line: str) -> None:
+    os.write(1, f"{line}\n".encode())
 
 
 def _work_in(request: dict[str, Any]) -> None:

@@ -292,7 +292,12 @@ def build(
     # finish together (results keep the order given)
     by_size = sorted(todo, key=lambda u: u.size, reverse=True)
     with workers.expect(len(todo), jobs), ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        list(pool.map(one, by_size))
+        try:
+            list(pool.map(one, by_size))
+        except KeyboardInterrupt:  # stop the builds under way, rather than wait for them
+            pool.shutdown(wait=False, cancel_futures=True)
+            workers.interrupt()
+            raise
     errors = problems + [o for o in (outcomes[u] for u in todo) if isinstance(o, CapsulesError)]
     if errors:
         raise errors[0]
@@ -380,7 +385,7 @@ def _compile(plan: Plan, cache: Cache) -> Entry:
 
 
 @contextmanager
-def _child(staged: Path) -> Iterator[subprocess.Popen]:
+def _child(staged: Path) -> Iterator[workers.Process]:
     """The compiler process for a build in ``staged``; killed if the build stops before it ran."""
     (staged / "build.log").touch(mode=0o600)  # the process writes into it (capsules.workers)
     child = workers.take()
@@ -395,7 +400,7 @@ def _child(staged: Path) -> Iterator[subprocess.Popen]:
 
 
 def _run_child(
-    child: subprocess.Popen,
+    child: workers.Process,
     plan: Plan,
     capsules: list[tuple[ExportSpec, Signature]],
     source: Path,
@@ -437,7 +442,6 @@ def _run_child(
         child.stdin.close()
     except BrokenPipeError:
         pass  # it died: no result, reported below
-    workers.started()  # the next build's process imports pythran while this one compiles
     child.wait()
     try:
         result = json.loads((staged / "result.json").read_text())

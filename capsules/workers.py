@@ -1,20 +1,24 @@
-"""build (stage 5, its processes): compiler processes started before they are needed.
+"""build (stage 5, its processes): the compiler processes, forked from a server that imported pythran once.
 
-Each module compiles in its own process (``capsules/_compile.py``), which
-spends its first half second importing pythran.  Started early, that import
-overlaps other work: the command's own imports (``capsules build`` starts
-one before anything else), the parent's scan of the kernel file, the
-compile of the module before it in a batch (``capsules build kernels/``),
-or the time between two edits of a cell in a notebook.
+Each module compiles in its own process, which needs most of pythran
+imported first: half a second of a core.  A *server* (``capsules/_compile.py
+--serve``) pays for that once: it imports pythran, then forks one process per
+build request, each starting from that state as a process started for its
+build alone would, and reports when it ends.  A batch (``capsules build
+kernels/``) imports pythran once instead of once per module, and its
+builds never wait for an import after the first.
 
-A process started ahead of its build is a *spare*.  It imports pythran and
-waits for its request on stdin; the request names the build's folder, which
-it then works in, and its log, which it then writes to.  A spare serves only
-the process that started it, and only while the environment is the one it
-was started with (the compiler, its flags and pythran's configuration come
-from there); otherwise it is stopped and a new process started.  Spares are
-stopped when the batch that wanted them ends, and at exit; one is kept
-between builds in an interactive session (IPython, Jupyter, the REPL).
+The server is started early, so that its import overlaps other work: the
+command's own imports (``capsules build`` starts one before anything else),
+the parent's scan of the kernel file, or the time between two edits of a
+cell in a notebook.  It serves only the process that started it, and only
+while the environment is the one it was started with (the compiler, its
+flags and pythran's configuration come from there); otherwise it is stopped
+and a new one started.  It ends when the batch that wanted it ends, and at
+exit; one is kept between builds in an interactive session (IPython,
+Jupyter, the REPL).  A build outside a batch has a server of its own, which
+ends with it.  Each build's process works in the build's own folder and
+writes to its log, both named in its request.
 """
 
 from __future__ import annotations
@@ -22,37 +26,223 @@ from __future__ import annotations
 import atexit
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import BuildError
 
 _CHILD = str(Path(__file__).with_name("_compile.py"))
+# The server forks: with one thread (NumPy's BLAS starts a pool at import), a
+# forked process has every lock of the server in the state it saw it in.
+_ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-@dataclass(frozen=True)
-class _Spare:
-    process: subprocess.Popen
-    owner: int  # the pid that started it: a forked process must not write to its stdin
-    command: tuple[str, ...]
-    environ: tuple[tuple[str, str], ...]
+class Process:
+    """One build's compiler process, forked by a server; what ``subprocess.Popen`` offers that a build uses.
+
+    The build writes its request to ``stdin`` and closes it, then waits.
+    ``returncode`` is the process's exit status, negative when a signal
+    killed it, and -1 when its server died or could not fork it.
+    """
+
+    def __init__(self, server: _Server, last: bool = False) -> None:
+        self.stdin = _Request(self)
+        self.pid: int | None = None
+        self.returncode: int | None = None
+        self._server = server
+        self._last = last  # the server's only build: it is closed with this process's stdin
+        self._killed = False
+
+    def poll(self) -> int | None:
+        return self.returncode
+
+    def wait(self) -> int:
+        with self._server.changed:
+            while self.returncode is None:
+                self._server.changed.wait()
+        return self.returncode
+
+    def kill(self) -> None:
+        with self._server.changed:
+            if self.returncode is not None:
+                return
+            self._killed = True
+            if self.pid is None and not self.stdin.sent:  # never asked for: nothing to stop
+                self._ended(-signal.SIGKILL)
+                return
+            pid = self.pid
+        if pid is not None:  # else killed as soon as its server reports it started
+            _kill(pid)
+
+    def _ended(self, code: int) -> None:  # with the server's lock held
+        self.returncode = code
+        self._server.changed.notify_all()
+
+
+class _Request:
+    """A process's stdin: what is written is sent to the server as one request when it is closed."""
+
+    def __init__(self, process: Process) -> None:
+        self._process, self._parts, self.sent, self.closed = process, [], False, False
+
+    def write(self, data: bytes) -> int:
+        self._parts.append(data)
+        return len(data)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        process, request = self._process, b"".join(self._parts)
+        if request:
+            self.sent = True
+            process._server.send(process, request)
+        else:  # closed unused: as a process whose parent stopped before sending its request
+            with process._server.changed:
+                if process.returncode is None:
+                    process._ended(0)
+        if process._last:
+            process._server.close()
+
+
+class _Server:
+    """A process that imported pythran and forks a process per build (capsules/_compile.py ``serve``)."""
+
+    def __init__(self, command: tuple[str, ...]) -> None:
+        # Isolated (-I): nothing of where the user stands (a math.py, a
+        # pyproject.toml, a capsules/ folder) and no PYTHON* variable reaches the
+        # build; it starts in the root folder and each build works in its own.
+        self.process = subprocess.Popen(
+            [*command[:3], "--serve", *command[3:]], cwd=os.path.abspath(os.sep),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            env={**os.environ, **_ONE_THREAD},
+        )
+        self.owner = os.getpid()  # a forked process must not write to its stdin
+        self.command = command
+        self.environ = tuple(sorted(os.environ.items()))
+        self.changed = threading.Condition()
+        self.used = False
+        self._sending = threading.Lock()
+        self._asked: dict[int, Process] = {}  # by token, until the server says it started
+        self._running: dict[int, Process] = {}  # by pid
+        self._tokens = 0
+        self._interrupted = False
+        _LIVE.add(self)
+        threading.Thread(target=self._listen, name="capsules-compiler-server", daemon=True).start()
+
+    def usable(self, command: tuple[str, ...]) -> bool:
+        return (
+            self.owner == os.getpid()
+            and self.command == command
+            and self.environ == tuple(sorted(os.environ.items()))
+            and self.process.poll() is None
+            and not self.process.stdin.closed
+        )
+
+    def send(self, process: Process, request: bytes) -> None:
+        with self.changed:
+            self.used = True
+            token, self._tokens = self._tokens, self._tokens + 1
+            self._asked[token] = process
+        line = b"%d %s\n" % (token, request.replace(b"\n", b" "))  # JSON: a newline is only ever whitespace
+        try:
+            with self._sending:
+                self.process.stdin.write(line)
+                self.process.stdin.flush()
+        except (OSError, ValueError):  # it died, or was stopped meanwhile: no result, reported by the build
+            with self.changed:
+                if self._asked.pop(token, None) is not None:
+                    process._ended(-1)
+
+    def close(self) -> None:
+        """No more builds: it ends once those it runs have; one never used is stopped at once."""
+        with self.changed:
+            unused = not self.used
+        try:
+            with self._sending:
+                self.process.stdin.close()
+        except OSError:
+            pass
+        if unused:
+            self.process.kill()
+
+    def _listen(self) -> None:
+        for line in self.process.stdout:
+            words = line.split()
+            with self.changed:
+                if len(words) == 3 and words[1] == b"started":
+                    self._started(int(words[0]), int(words[2]))
+                elif len(words) == 2 and words[1] == b"failed":
+                    self._asked.pop(int(words[0]))._ended(-1)
+                elif len(words) == 3 and words[1] == b"exited":
+                    self._running.pop(int(words[0]))._ended(int(words[2]))
+        self.process.stdout.close()
+        self.process.wait()
+        with self.changed:  # it died: nothing more will be said of its processes
+            lost, self._asked = list(self._asked.values()), {}
+            running, self._running = dict(self._running), {}
+        for pid in running:
+            _outlive(pid)
+        with self.changed:
+            for process in [*lost, *running.values()]:
+                process._ended(-1)
+
+    def interrupt(self) -> None:
+        """Ctrl-C for the builds it runs, and for those it is about to start."""
+        with self.changed:
+            self._interrupted = True
+            running = list(self._running)
+        for pid in running:
+            _kill(pid, signal.SIGINT)
+
+    def _started(self, token: int, pid: int) -> None:
+        process = self._asked.pop(token)
+        process.pid = pid
+        self._running[pid] = process
+        if process._killed or self._interrupted:
+            _kill(pid, signal.SIGKILL if process._killed else signal.SIGINT)
+
+
+def _kill(pid: int, how: int = signal.SIGKILL) -> None:
+    try:
+        os.kill(pid, how)
+    except ProcessLookupError:
+        pass
+
+
+def _outlive(pid: int) -> None:
+    """Wait until a process that is not this one's child has ended (its server died first)."""
+    while True:
+        try:
+            os.kill(pid, 0)
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+        except (ProcessLookupError, PermissionError):
+            return
+        except OSError:  # no /proc: a zombie looks alive, for as long as init takes to reap it
+            state = "R"
+        if state in ("Z", "X"):
+            return
+        time.sleep(0.05)
 
 
 _LOCK = threading.Lock()
-_IDLE: list[_Spare] = []
+_LIVE: weakref.WeakSet[_Server] = weakref.WeakSet()  # every server started here, kept or not
+_SERVERS: list[_Server] = []  # kept for the builds to come: a batch's, an interactive session's, the command's
 _EXPECTED = 0  # builds announced by expect() and not yet started
 _BATCHES = 0  # expect() contexts of more than one build, open now
 _AT_ONCE = 0  # builds the expect() contexts open now run at the same time
-_FOREIGN: list[_Spare] = []  # a forked process's copy of its parent's spares: left alone
+_FOREIGN: list[_Server] = []  # a forked process's copy of its parent's servers: left alone
 
 
-def take() -> subprocess.Popen:
-    """A compiler process for one build: a matching spare, or a new one.
+def take() -> Process:
+    """A compiler process for one build, forked by a server started for this process's builds.
 
     Raises
     ------
@@ -61,46 +251,39 @@ def take() -> subprocess.Popen:
     """
     global _EXPECTED
     command = _command()
-    with _LOCK:
+    with _LOCK:  # the builds of a batch start together: one server for all
         _EXPECTED = max(0, _EXPECTED - 1)
-        while _IDLE:
-            spare = _IDLE.pop()
-            if _usable(spare, command):
-                return spare.process
-            _stop(spare)
-    return _start(command).process
-
-
-def started() -> None:
-    """A build has sent its request: start a spare if another build is expected and none is idle."""
-    if _IDLE or not more_expected():
-        return
-    try:
-        spare = _start(_command())
-    except (BuildError, OSError):
-        return  # the next build starts its own process, and reports what is wrong
-    with _LOCK:
-        _IDLE.append(spare)
+        stale = [server for server in _SERVERS if not server.usable(command)]
+        _SERVERS[:] = [server for server in _SERVERS if server not in stale]
+        if _SERVERS:
+            process = Process(_SERVERS[0])
+        elif _EXPECTED > 0 or _BATCHES > 0 or interactive():  # more builds to come: kept for them
+            _SERVERS.append(_Server(command))
+            process = Process(_SERVERS[0])
+        else:
+            process = Process(_Server(command), last=True)
+    for server in stale:
+        _stop(server)
+    return process
 
 
 def start_for_the_command() -> None:
-    """For ``capsules build`` (and ``demo``), start a compiler process before the package's own imports.
+    """For ``capsules build`` (and ``demo``), start a compiler server before the package's own imports.
 
     The command spends its first 0.15 s importing NumPy, SciPy and capsules
-    before it reaches a build; the compiler process spends its first 0.35 s
-    importing pythran.  Started first, its import overlaps theirs.  Unused
-    (every module up to date, or a mistyped command), it is stopped at exit
-    like any spare.
+    before it reaches a build; the server spends its first 0.35 s importing
+    pythran.  Started first, its import overlaps theirs.  Unused (every
+    module up to date, or a mistyped command), it is stopped at exit.
     """
     argv = getattr(sys, "argv", None) or [""]
     if not _the_command(argv[0]) or argv[1:2] not in (["build"], ["demo"]):
         return
     try:
-        spare = _start(_command())
+        server = _Server(_command())
     except (BuildError, OSError):
         return  # the build starts its own, and reports what is wrong
     with _LOCK:
-        _IDLE.append(spare)
+        _SERVERS.append(server)
 
 
 def _the_command(program: str) -> bool:
@@ -125,7 +308,7 @@ def in_batch() -> bool:
 
 @contextmanager
 def expect(count: int, at_once: int = 1) -> Iterator[None]:
-    """Announce ``count`` builds to come (a batch), ``at_once`` of them at a time; their spares are stopped at the end."""
+    """Announce ``count`` builds to come (a batch), ``at_once`` of them at a time; its server ends with it."""
     global _EXPECTED, _BATCHES, _AT_ONCE
     batch, running = int(count > 1), max(1, min(count, at_once))
     with _LOCK:
@@ -162,13 +345,24 @@ def cpus() -> int:
     return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
 
 
+def interrupt() -> None:
+    """Pass Ctrl-C on to the builds under way, as a terminal does to its foreground processes.
+
+    A build whose process was forked after the key was pressed would
+    otherwise run to its end while the batch waits for it.
+    """
+    for server in list(_LIVE):
+        if server.owner == os.getpid():
+            server.interrupt()
+
+
 def retire() -> None:
-    """Stop every idle spare."""
+    """Stop every server kept for builds to come (each ends once the builds it runs have)."""
     with _LOCK:
-        idle = _IDLE[:]
-        _IDLE.clear()
-    for spare in idle:
-        _stop(spare)
+        kept = _SERVERS[:]
+        _SERVERS.clear()
+    for server in kept:
+        _stop(server)
 
 
 def interactive() -> bool:
@@ -188,41 +382,17 @@ def _command() -> tuple[str, ...]:
     return (sys.executable, "-I", _CHILD, str(Path(spec.origin).resolve().parent.parent))
 
 
-def _start(command: tuple[str, ...]) -> _Spare:
-    # Isolated (-I): nothing of where the user stands (a math.py, a
-    # pyproject.toml, a capsules/ folder) and no PYTHON* variable reaches the
-    # build; it starts in the root folder and works in the build's own.
-    process = subprocess.Popen(
-        command, cwd=os.path.abspath(os.sep), stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    return _Spare(process, os.getpid(), command, tuple(sorted(os.environ.items())))
-
-
-def _usable(spare: _Spare, command: tuple[str, ...]) -> bool:
-    return (
-        spare.owner == os.getpid()
-        and spare.command == command
-        and spare.environ == tuple(sorted(os.environ.items()))
-        and spare.process.poll() is None
-    )
-
-
-def _stop(spare: _Spare) -> None:
-    if spare.owner != os.getpid():
-        return
-    if spare.process.poll() is None:
-        spare.process.kill()
-    spare.process.wait()
-    if spare.process.stdin is not None:
-        spare.process.stdin.close()
+def _stop(server: _Server) -> None:
+    if server.owner == os.getpid():
+        server.close()
 
 
 def _forget_after_fork() -> None:
     global _EXPECTED, _BATCHES, _AT_ONCE, _LOCK
     _LOCK = threading.Lock()  # another thread may have held it at the fork
-    _FOREIGN.extend(_IDLE)
-    _IDLE.clear()
+    _FOREIGN.extend(_SERVERS)
+    _SERVERS.clear()
+    _LIVE.clear()
     _EXPECTED = _BATCHES = _AT_ONCE = 0
 
 
