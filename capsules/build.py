@@ -385,7 +385,7 @@ def _compile(plan: Plan, cache: Cache) -> Entry:
 
 
 @contextmanager
-def _child(staged: Path) -> Iterator[workers.Process]:
+def _child(staged: Path) -> Iterator[workers.Process | subprocess.Popen]:
     """The compiler process for a build in ``staged``; killed if the build stops before it ran."""
     (staged / "build.log").touch(mode=0o600)  # the process writes into it (capsules.workers)
     child = workers.take()
@@ -400,7 +400,7 @@ def _child(staged: Path) -> Iterator[workers.Process]:
 
 
 def _run_child(
-    child: workers.Process,
+    child: workers.Process | subprocess.Popen,
     plan: Plan,
     capsules: list[tuple[ExportSpec, Signature]],
     source: Path,

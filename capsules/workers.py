@@ -42,6 +42,10 @@ _CHILD = str(Path(__file__).with_name("_compile.py"))
 # The server forks: with one thread (NumPy's BLAS starts a pool at import), a
 # forked process has every lock of the server in the state it saw it in.
 _ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+# Elsewhere than on Linux, a process forked after NumPy's import may crash in
+# a system library (macOS's Accelerate, as multiprocessing warns): there each
+# build starts a process of its own, which imports pythran itself.
+FORKS = sys.platform.startswith("linux")
 
 
 class Process:
@@ -241,8 +245,10 @@ _AT_ONCE = 0  # builds the expect() contexts open now run at the same time
 _FOREIGN: list[_Server] = []  # a forked process's copy of its parent's servers: left alone
 
 
-def take() -> Process:
+def take() -> Process | subprocess.Popen:
     """A compiler process for one build, forked by a server started for this process's builds.
+
+    Where processes are not forked (see ``FORKS``), a process of its own.
 
     Raises
     ------
@@ -253,6 +259,9 @@ def take() -> Process:
     command = _command()
     with _LOCK:  # the builds of a batch start together: one server for all
         _EXPECTED = max(0, _EXPECTED - 1)
+        if not FORKS:
+            return subprocess.Popen(command, cwd=os.path.abspath(os.sep), stdin=subprocess.PIPE,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         stale = [server for server in _SERVERS if not server.usable(command)]
         _SERVERS[:] = [server for server in _SERVERS if server not in stale]
         if _SERVERS:
@@ -276,7 +285,7 @@ def start_for_the_command() -> None:
     module up to date, or a mistyped command), it is stopped at exit.
     """
     argv = getattr(sys, "argv", None) or [""]
-    if not _the_command(argv[0]) or argv[1:2] not in (["build"], ["demo"]):
+    if not FORKS or not _the_command(argv[0]) or argv[1:2] not in (["build"], ["demo"]):
         return
     try:
         server = _Server(_command())

@@ -266,3 +266,15 @@ def test_ctrl_c_stops_the_builds_under_way(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", PRESS_CTRL_C, *paths, str(tmp_path / "cache")],
                           capture_output=True, text=True, check=False, timeout=300)
     assert done.stdout.strip() == "interrupted ['BuildError', 'BuildError'] True", done.stdout + done.stderr
+
+
+def test_where_processes_are_not_forked_each_build_starts_its_own(
+    private_cache: capsules.Cache, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(workers, "FORKS", False)
+    started = _servers(monkeypatch)
+    paths = [_kernel(tmp_path, f"own{i}", 1.0 + i) for i in range(2)]
+    capsules.build(paths, cache=private_cache, jobs=2)
+    for i, path in enumerate(paths):
+        _check(path, private_cache, 1.0 + i)
+    assert not started and not workers._SERVERS
