@@ -148,6 +148,7 @@ class _Server:
             and self.environ == tuple(sorted(os.environ.items()))
             and self.process.poll() is None
             and not self.process.stdin.closed
+            and not self._interrupted  # it would pass the Ctrl-C on to every build it starts
         )
 
     def send(self, process: Process, request: bytes) -> None:

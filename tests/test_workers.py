@@ -278,3 +278,17 @@ def test_where_processes_are_not_forked_each_build_starts_its_own(
     for i, path in enumerate(paths):
         _check(path, private_cache, 1.0 + i)
     assert not started and not workers._SERVERS
+
+
+def test_after_ctrl_c_the_next_build_has_a_new_server(
+    private_cache: capsules.Cache, tmp_path: Path, interactive: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # in a notebook, a batch stopped by Ctrl-C is followed by more builds: they must not be stopped too
+    workers.retire()
+    started = _servers(monkeypatch)
+    capsules.build([_kernel(tmp_path, "first", 1.0)], cache=private_cache)
+    workers.interrupt()
+    capsules.build([_kernel(tmp_path, "second", 2.0)], cache=private_cache)
+    _check(tmp_path / "second.py", private_cache, 2.0)
+    first, second = started
+    assert first.process.wait(timeout=30) == 0 and workers._SERVERS == [second]
