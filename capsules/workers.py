@@ -137,7 +137,7 @@ class _Server:
         self._asked: dict[int, Process] = {}  # by token, until the server says it started
         self._running: dict[int, Process] = {}  # by pid
         self._tokens = 0
-        self._interrupted = False
+        self.interrupted = False
         _LIVE.add(self)
         threading.Thread(target=self._listen, name="capsules-compiler-server", daemon=True).start()
 
@@ -148,7 +148,6 @@ class _Server:
             and self.environ == tuple(sorted(os.environ.items()))
             and self.process.poll() is None
             and not self.process.stdin.closed
-            and not self._interrupted  # it would pass the Ctrl-C on to every build it starts
         )
 
     def send(self, process: Process, request: bytes) -> None:
@@ -202,7 +201,7 @@ class _Server:
     def interrupt(self) -> None:
         """Ctrl-C for the builds it runs, and for those it is about to start."""
         with self.changed:
-            self._interrupted = True
+            self.interrupted = True
             running = list(self._running)
         for pid in running:
             _kill(pid, signal.SIGINT)
@@ -211,7 +210,7 @@ class _Server:
         process = self._asked.pop(token)
         process.pid = pid
         self._running[pid] = process
-        if process._killed or self._interrupted:
+        if process._killed or self.interrupted:
             _kill(pid, signal.SIGKILL if process._killed else signal.SIGINT)
 
 
@@ -334,6 +333,8 @@ def expect(count: int, at_once: int = 1) -> Iterator[None]:
             _AT_ONCE = max(0, _AT_ONCE - running)
         if not interactive():
             retire()
+        else:  # a server that passed on a Ctrl-C would pass it on to every build it starts
+            retire(interrupted_only=True)
 
 
 def cores() -> int:
@@ -359,19 +360,20 @@ def interrupt() -> None:
     """Pass Ctrl-C on to the builds under way, as a terminal does to its foreground processes.
 
     A build whose process was forked after the key was pressed would
-    otherwise run to its end while the batch waits for it.
+    otherwise run to its end while the batch waits for it.  The builds the
+    batch starts from then on get it too; its servers end with the batch.
     """
     for server in list(_LIVE):
         if server.owner == os.getpid():
             server.interrupt()
 
 
-def retire() -> None:
-    """Stop every server kept for builds to come (each ends once the builds it runs have)."""
+def retire(interrupted_only: bool = False) -> None:
+    """Stop every server kept for builds to come, or those that passed on a Ctrl-C (each ends after its builds)."""
     with _LOCK:
-        kept = _SERVERS[:]
-        _SERVERS.clear()
-    for server in kept:
+        stopped = [server for server in _SERVERS if server.interrupted or not interrupted_only]
+        _SERVERS[:] = [server for server in _SERVERS if server not in stopped]
+    for server in stopped:
         _stop(server)
 
 

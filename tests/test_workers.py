@@ -287,7 +287,8 @@ def test_after_ctrl_c_the_next_build_has_a_new_server(
     workers.retire()
     started = _servers(monkeypatch)
     capsules.build([_kernel(tmp_path, "first", 1.0)], cache=private_cache)
-    workers.interrupt()
+    with workers.expect(2):  # as capsules.build does when Ctrl-C stops it
+        workers.interrupt()
     capsules.build([_kernel(tmp_path, "second", 2.0)], cache=private_cache)
     _check(tmp_path / "second.py", private_cache, 2.0)
     first, second = started
