@@ -120,14 +120,8 @@ class _Server:
     """A process that imported pythran and forks a process per build (capsules/_compile.py ``serve``)."""
 
     def __init__(self, command: tuple[str, ...]) -> None:
-        # Isolated (-I): nothing of where the user stands (a math.py, a
-        # pyproject.toml, a capsules/ folder) and no PYTHON* variable reaches the
-        # build; it starts in the root folder and each build works in its own.
-        self.process = subprocess.Popen(
-            [*command[:3], "--serve", *command[3:]], cwd=os.path.abspath(os.sep),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            env={**os.environ, **_ONE_THREAD},
-        )
+        self.process = _start([*command[:3], "--serve", *command[3:]], stdout=subprocess.PIPE,
+                              env={**os.environ, **_ONE_THREAD})
         self.owner = os.getpid()  # a forked process must not write to its stdin
         self.command = command
         self.environ = tuple(sorted(os.environ.items()))
@@ -214,6 +208,15 @@ class _Server:
             _kill(pid, signal.SIGKILL if process._killed else signal.SIGINT)
 
 
+def _start(args: list[str], stdout: int = subprocess.DEVNULL, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """A compiler process (a server, or one build's), reading its requests on stdin."""
+    # Isolated (-I): nothing of where the user stands (a math.py, a
+    # pyproject.toml, a capsules/ folder) and no PYTHON* variable reaches the
+    # build; it starts in the root folder and each build works in its own.
+    return subprocess.Popen(args, cwd=os.path.abspath(os.sep), stdin=subprocess.PIPE, stdout=stdout,
+                            stderr=subprocess.DEVNULL, env=env)
+
+
 def _kill(pid: int, how: int = signal.SIGKILL) -> None:
     try:
         os.kill(pid, how)
@@ -260,8 +263,7 @@ def take() -> Process | subprocess.Popen:
     with _LOCK:  # the builds of a batch start together: one server for all
         _EXPECTED = max(0, _EXPECTED - 1)
         if not FORKS:
-            return subprocess.Popen(command, cwd=os.path.abspath(os.sep), stdin=subprocess.PIPE,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            return _start(list(command))
         stale = [server for server in _SERVERS if not server.usable(command)]
         _SERVERS[:] = [server for server in _SERVERS if server not in stale]
         if _SERVERS:

@@ -35,7 +35,8 @@ def private_cache(tmp_path: Path) -> capsules.Cache:
 
 @pytest.fixture
 def interactive(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """As in IPython: a server is kept between builds."""
+    """As in IPython: a server is kept between builds (none kept at the start)."""
+    workers.retire()
     monkeypatch.setattr(workers, "interactive", lambda: True)
     yield
     workers.retire()
@@ -87,7 +88,6 @@ def test_a_batch_imports_pythran_once_and_leaves_no_process_behind(
 def test_interactive_session_keeps_a_server_that_the_next_build_uses(
     private_cache: capsules.Cache, tmp_path: Path, interactive: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    workers.retire()
     started = _servers(monkeypatch)
     capsules.build([_kernel(tmp_path, "first", 1.0)], cache=private_cache)
     capsules.build([_kernel(tmp_path, "second", 2.0)], cache=private_cache)
@@ -112,7 +112,6 @@ def test_a_build_outside_a_batch_has_a_server_that_ends_with_it(
 def test_a_changed_environment_is_not_served_by_an_older_server(
     private_cache: capsules.Cache, tmp_path: Path, interactive: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    workers.retire()
     started = _servers(monkeypatch)
     capsules.build([_kernel(tmp_path, "first", 1.0)], cache=private_cache)
     monkeypatch.setenv("CAPSULES_CXXFLAGS", "-DCAPSULES_TEST_FLAG=1")
@@ -123,7 +122,6 @@ def test_a_changed_environment_is_not_served_by_an_older_server(
 
 
 def test_a_dead_server_is_replaced(private_cache: capsules.Cache, tmp_path: Path, interactive: None) -> None:
-    workers.retire()
     capsules.build([_kernel(tmp_path, "first", 1.0)], cache=private_cache)
     (server,) = workers._SERVERS
     server.process.kill()
@@ -136,7 +134,6 @@ def test_a_dead_server_is_replaced(private_cache: capsules.Cache, tmp_path: Path
 def test_a_build_outlives_its_server(private_cache: capsules.Cache, tmp_path: Path, interactive: None,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     # the server dies while a build's process compiles: the process carries on, and the build waits for it
-    workers.retire()
     take = workers.take
 
     def take_and_kill_the_server() -> workers.Process:
@@ -173,7 +170,6 @@ def test_a_process_stopped_before_its_request_is_never_started(monkeypatch: pyte
 def test_a_server_starts_in_the_root_folder_and_each_build_works_in_its_own(
     private_cache: capsules.Cache, tmp_path: Path, interactive: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    workers.retire()
     monkeypatch.chdir(tmp_path)
     capsules.build([_kernel(tmp_path, "first", 1.0)], cache=private_cache)
     (server,) = workers._SERVERS
@@ -284,7 +280,6 @@ def test_after_ctrl_c_the_next_build_has_a_new_server(
     private_cache: capsules.Cache, tmp_path: Path, interactive: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # in a notebook, a batch stopped by Ctrl-C is followed by more builds: they must not be stopped too
-    workers.retire()
     started = _servers(monkeypatch)
     capsules.build([_kernel(tmp_path, "first", 1.0)], cache=private_cache)
     with workers.expect(2):  # as capsules.build does when Ctrl-C stops it
