@@ -1,11 +1,10 @@
 """Experiment: which extra compiler flags should capsules build with by default?
 
-Builds benchmarks/kernels/filters.py once per flag set (through the
-CAPSULES_CXXFLAGS variable, which capsules appends to its default flags),
-then times W3a (generic_filter, local range), W4 (generic_filter1d, moving
-average) and W3b (generic_filter, local variance) for every build,
-interleaved with the hand-written C callback, and reports each build's
-median time as a ratio to C.
+Builds the modules of benchmarks/kernels that the chosen workloads use once
+per flag set (through the CAPSULES_CXXFLAGS variable, which capsules appends
+to its default flags), then times the workloads (by default W3a, W4 and W3b,
+the filters) for every build, interleaved with the hand-written C callback,
+and reports each build's median time as a ratio to C.
 
     python benchmarks/flags.py
     python benchmarks/flags.py --quick
@@ -60,28 +59,38 @@ def log(message: str) -> None:
 
 
 def label(flags: str) -> str:
-    if not flags:
-        return "(none: the defaults)"
-    if "CAPSULES_BENCH_REPLICA" in flags:
-        return f"(none: replica {flags.rsplit('=', 1)[-1]}, the same code built again)"
-    return flags
+    words = flags.split()
+    replica = [w.rsplit("=", 1)[-1] for w in words if "CAPSULES_BENCH_REPLICA" in w]
+    rest = " ".join(w for w in words if "CAPSULES_BENCH_REPLICA" not in w)
+    if not replica:
+        return rest or "(none: the defaults)"
+    if not rest:
+        return f"(none: replica {replica[0]}, the same code built again)"
+    return f"{rest} (replica {replica[0]}, the same code built again)"
 
 
-def build_variants(flag_sets: list[str], cache: Path) -> list[tuple[str, H.CapsulesProvider, float]]:
-    """Build and load filters.py once per flag set: (flags, provider, build seconds)."""
+def modules_for(keys: list[str]) -> list[str]:
+    """The capsules modules (benchmarks/kernels) that the workloads ``keys`` call."""
+    return sorted({H.CAPSULES_MODULES[kernel] for key in keys for kernel in KERNELS[key]})
+
+
+def build_variants(flag_sets: list[str], modules: list[str],
+                   cache: Path) -> list[tuple[str, H.CapsulesProvider, float]]:
+    """Build and load ``modules`` once per flag set: (flags, provider, build seconds of all)."""
     import capsules
 
-    path = H.KERNELS / "filters.py"
+    paths = [H.KERNELS / f"{name}.py" for name in modules]
     saved = os.environ.get("CAPSULES_CXXFLAGS")
     out = []
     try:
         for flags in flag_sets:
             os.environ["CAPSULES_CXXFLAGS"] = flags
-            (result,) = capsules.build([path], cache=cache)
-            module = capsules.load(path, cache=cache)
-            seconds = result.seconds if result.built else float(result.entry.data.get("build_seconds", 0.0))
-            out.append((flags, H.CapsulesProvider({"filters": module}, name=label(flags)), seconds))
-            log(f"{label(flags)}: {'built' if result.built else 'cached'} ({seconds:.1f} s)")
+            results = capsules.build(paths, cache=cache)
+            loaded = {name: capsules.load(path, cache=cache) for name, path in zip(modules, paths, strict=True)}
+            seconds = sum(r.seconds if r.built else float(r.entry.data.get("build_seconds", 0.0)) for r in results)
+            built = sum(r.built for r in results)
+            out.append((flags, H.CapsulesProvider(loaded, name=label(flags)), seconds))
+            log(f"{label(flags)}: {built} built, {len(results) - built} cached ({seconds:.1f} s)")
     finally:
         if saved is None:
             os.environ.pop("CAPSULES_CXXFLAGS", None)
@@ -122,10 +131,15 @@ def summarize(results: list[H.Result], c: list[H.Result], floor: list[H.Result],
 
 
 TITLES = {
+    "W1": "quad of exp(-x^2) sin^2(50x), limit=1000",
+    "W2": "nquad of the 3-D Genz oscillatory integrand",
     "W3a": "generic_filter, local range, {filter_n}x{filter_n}, size 5",
     "W3b": "generic_filter, local variance, {filter_n}x{filter_n}, size 5",
     "W4": "generic_filter1d, moving average of length 9, {filter1d_n}x{filter1d_n}",
+    "W5": "geometric_transform, rotation by 30 degrees, order=1, {rotate_n}x{rotate_n}",
 }
+KERNELS = {"W1": ["osc"], "W2": ["genz"], "W3a": ["local_range"], "W3b": ["local_variance"],
+           "W4": ["moving_average"], "W5": ["rotate"]}
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -194,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(TITLES)}")
     flag_sets = args.sets if args.sets is not None else DEFAULT_SETS
+    if len({label(f) for f in flag_sets}) < len(flag_sets):
+        parser.error("two flag sets are the same set")
     sizes = H.Sizes.quick() if args.quick else H.Sizes()
     sizes.repeats = args.repeats or (3 if args.quick else 15)
     blocks = args.blocks or (1 if args.quick else 4)
@@ -202,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     with H.tempdir("capsules-flags-") as tmp:
         lib, _, _ = H.build_c(Path(tmp))
-        variants = build_variants(flag_sets, args.cache)
+        variants = build_variants(flag_sets, modules_for(keys), args.cache)
         c, floor = H.CProvider(lib), H.CProvider(lib, noop=True)
         measured = measure(H.Setup([c, *(v[1] for v in variants)], floor), sizes, keys, blocks)
 

@@ -46,9 +46,10 @@ from .spec import ExportSpec, Scan, declares_kernels, decode_source, is_kernel_f
 # inner loop, 8 sums at a time, is entered 4 million times per call then
 # runs 7% faster.  Bounding the padding instead (32:16:16) left the
 # straddle to where the linker put the code: the same min/max loop ran
-# 1.0x C in one build and 1.3x in another;
-# -fno-plt calls libm (sin, exp) through the GOT rather than a PLT stub.
-LAYOUT_FLAGS = ("-falign-loops=32", "--param=align-loop-iterations=8", "-fno-plt")
+# 1.0x C in one build and 1.3x in another.  Calls to libm (sin, exp) keep
+# their PLT stubs: -fno-plt, an indirect call through the GOT instead, made a
+# quad integrand of one sin and one exp 2% slower on AMD Zen 4.
+LAYOUT_FLAGS = ("-falign-loops=32", "--param=align-loop-iterations=8")
 # Small loops unrolled, as LLVM (numba) unrolls them: a loop whose unrolled
 # body stays within 24 insns (max-unrolled-insns, 200 by default; gcc only).
 # A 25-point min/max loop ran 12% faster; the bound keeps the 8 sums at a
