@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -137,3 +139,73 @@ def test_integer_division_by_zero_raises_in_the_default_build(write_kernel, cach
     assert lines[1] == "quad: KernelError ZeroDivisionError"
     assert lines[2] == "filter: ZeroDivisionError"
     assert lines[3] == "float: inf"
+
+
+SHORT_AND_LONG_LOOPS = """
+#pythran export capsule footprint_spread(float64*, int64, float64*, float64*)
+def footprint_spread(buffer, filter_size, return_value, user_data):
+    mean = 0.0
+    for i in range(filter_size):
+        mean += buffer[i]
+    mean /= filter_size
+    s = 0.0
+    for i in range(filter_size):
+        d = buffer[i] - mean
+        s += d * d
+    return_value[0] = s
+    return 1
+
+
+#pythran export capsule line_spread(float64*, int64, float64*, int64, float64*)
+def line_spread(input_line, input_length, output_line, output_length, user_data):
+    mean = 0.0
+    for i in range(input_length):
+        mean += input_line[i]
+    mean /= input_length
+    s = 0.0
+    for i in range(input_length):
+        d = input_line[i] - mean
+        s += d * d
+    for i in range(output_length):
+        output_line[i] = s
+    return 1
+"""
+
+
+def _entry_assembly(module: capsules.KernelModule, name: str, work) -> str:
+    """The assembly gcc makes of one entry point, from the module's C++ and its build's own compile command."""
+    entry = module.entry
+    command = shlex.split((entry.directory / "build.log").read_text().splitlines()[0])
+    source = next(i for i, arg in enumerate(command) if arg.endswith(".cpp"))
+    command = [arg for arg in command[:source] if not arg.startswith("-DCAPSULES_PART")]
+    listing = work / "entries.s"
+    subprocess.run([*command, "-S", str(entry.directory / f"{entry.module_name}.cpp"), "-o", str(listing)],
+                   check=True, capture_output=True)
+    # the static function's mangled name: _ZL<length>capsules_entry_<name><parameter types>
+    body = re.search(rf"^(_ZL\d+capsules_entry_{name}P\w*):\n(.*?)^\s*\.size\s+\1,", listing.read_text(), re.M | re.S)
+    assert body is not None, f"no entry point for {name} in the assembly"
+    return body.group(2)
+
+
+def test_a_footprint_kernel_prefers_short_vectors_and_a_line_kernel_does_not(write_kernel, cache_dir, tmp_path):
+    path = write_kernel(SHORT_AND_LONG_LOOPS, "spreads.py")
+    module = capsules.load(path, cache=cache_dir)
+    command = (module.entry.directory / "build.log").read_text()
+    if not command.startswith(("g++", "c++")) or "-march=native" not in command:
+        pytest.skip("the preference is for gcc with the host's instruction set")
+    line = _entry_assembly(module, "line_spread", tmp_path)
+    if "%zmm" not in line:
+        pytest.skip("gcc uses no 512-bit vectors on this CPU: nothing to prefer")
+    footprint = _entry_assembly(module, "footprint_spread", tmp_path)
+    assert "%zmm" not in footprint and "%ymm" in footprint
+    # the same operations in the same order: the results do not change
+    image = np.random.default_rng(3).standard_normal((40, 30)) * 5.0 + 2.0
+    spread = ndimage.generic_filter(image, module.footprint_spread.lowlevel(), size=5)
+    expected = ndimage.generic_filter(image, lambda w: _plain(module.footprint_spread.py, w), size=5)
+    np.testing.assert_array_equal(spread, expected)
+
+
+def _plain(kernel, window):
+    out = np.empty(1)
+    kernel(window, len(window), out, None)
+    return out[0]
