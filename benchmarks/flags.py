@@ -9,12 +9,14 @@ and reports each build's median time as a ratio to C.
     python benchmarks/flags.py
     python benchmarks/flags.py --quick
     python benchmarks/flags.py --set= --set=-funroll-loops --workloads W3a,W4 --repeats 31 --json out.json
+    python benchmarks/flags.py --set= --set=-fno-plt --workloads W1,W2
 
 A build's results must match C to 1e-12 (relative); flags that change more
 than rounding (such as -ffast-math) are not candidates and are flagged.
-The "replica" sets add a macro nothing reads: the same code built again (a
-different module name, so the code may sit at other addresses), which shows
-how far two builds of identical code differ: the noise floor of this table.
+The "replica" sets add a macro nothing reads: the same code built again
+under another module name, which shows how far two builds of identical
+code differ: the noise floor of this table.  Their instructions sit at the
+same offsets; to move the code itself, add -falign-functions=32 or =64.
 The repeats run in blocks, each block in another order of the builds, so no
 build always follows the same neighbour; the spread column gives the lowest
 and highest of the per-block ratios.
