@@ -2,8 +2,9 @@
 
     python benchmarks/entry_overhead.py [--repeats 31] [--markdown FILE]
 
-Every generated entry point looks for a pending signal every 256 calls
-(Ctrl-C) and, after a failure, returns at once while the error is pending.
+Every generated entry point but a straight integrand's (no loop, nothing
+called but math) looks for a pending signal every 256 calls (Ctrl-C) and,
+after a failure, returns at once while the error is pending.
 This builds benchmarks/kernels with capsules, then compiles the very same
 generated C++ again with those two checks deleted (the exact compiler
 command of the build log), and times both against the hand-written C in one
@@ -38,8 +39,8 @@ def unchecked_module(module: Any, work: Path) -> dict[str, Any]:
     """The module's capsules from its own C++ minus the checks, compiled with its own command."""
     entry = module.entry
     cpp_text, count = CHECKS.subn("", (entry.directory / f"{entry.module_name}.cpp").read_text())
-    if count != len(module):
-        raise SystemExit(f"expected one check per entry point in {entry.module_name}.cpp, found {count}")
+    if count > len(module):  # a straight integrand has none (adapters._asks)
+        raise SystemExit(f"expected at most one check per entry point in {entry.module_name}.cpp, found {count}")
     cpp, binary = work / f"{entry.module_name}.cpp", work / f"{entry.module_name}{entry.binary.name[len(entry.module_name):]}"
     cpp.write_text(cpp_text)
     command = shlex.split((entry.directory / "build.log").read_text().splitlines()[0])

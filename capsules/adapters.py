@@ -260,7 +260,9 @@ inline void failed_without_error(const char *where);
 // pending, and while one is, it returns at once.  A mapping asks at the
 // start of each output row (its coordinates say where it is: nothing extra
 // to count); the other roles every 256 calls, through a relaxed countdown
-// (no locked instruction) that a failure sets to ask at every call.
+// (no locked instruction) that a failure sets to ask at every call.  A
+// straight integrand (no loop, nothing called but math) never asks: its
+// calls are short, and quad soon returns to Python (see _asks).
 inline std::atomic<int> countdown{256};
 inline bool stop_now() {
   PyGILState_STATE gil = PyGILState_Ensure();
@@ -442,6 +444,10 @@ def _entry(spec: ExportSpec, sig: Signature, where: str, checked: bool) -> str:
     name, ret = entry_name(spec.name), sig.form.ret
     args = ", ".join(f"a{i}" for i in range(len(sig.form.args)))
     short, end_short = ("CAPSULES_SHORT_LOOPS\n", "CAPSULES_END_SHORT_LOOPS\n") if _short_loops(sig) else ("", "")
+    asking, test = "", ""
+    if _asks(spec, sig):
+        asking = _asking(name, ret, params, args, failed)
+        test = f"  if (__builtin_expect({_due(sig)}, 0)) return {name}_asking({args});\n"
     return (
         f"// {spec.pythran} -> {sig.text}\n"
         f"static inline {ret} {name}_call({params}) {{\n"
@@ -452,13 +458,31 @@ def _entry(spec: ExportSpec, sig: Signature, where: str, checked: bool) -> str:
         f"    capsules_rt::raise_from_kernel({_c_string(where)});\n"
         f"    return {failed};\n"
         f"  }}\n}}\n"
+        f"{asking}{short}CAPSULES_ENTRY {ret} {name}({params}) {{\n"
+        f"{test}"
+        f"  return {name}_call({args});\n}}\n{end_short}"
+    )
+
+
+def _asking(name: str, ret: str, params: str, args: str, failed: str) -> str:
+    """The cold function an entry point calls when it is time to ask Python for a pending signal or failure."""
+    return (
         f"__attribute__((noinline, cold)) static {ret} {name}_asking({params}) {{\n"
         f"  if (capsules_rt::stop_now()) return {failed};\n"
         f"  return {name}_call({args});\n}}\n"
-        f"{short}CAPSULES_ENTRY {ret} {name}({params}) {{\n"
-        f"  if (__builtin_expect({_due(sig)}, 0)) return {name}_asking({args});\n"
-        f"  return {name}_call({args});\n}}\n{end_short}"
     )
+
+
+def _asks(spec: ExportSpec, sig: Signature) -> bool:
+    """Whether the entry point asks Python, now and then, for a pending Ctrl-C or failure.
+
+    Not for a straight integrand (no loop, nothing called but math, see
+    ExportSpec.straight): each of its calls is short, and quad returns to
+    Python, which sees a Ctrl-C, after at most a few times 21 x ``limit``
+    calls; a failure's NaN ends the integration.  The countdown would cost
+    it 1% (a one-line integrand, benchmarks/RESULTS.md).
+    """
+    return not (sig.form.ret == "double" and spec.straight)
 
 
 def _short_loops(sig: Signature) -> bool:

@@ -69,6 +69,9 @@ class ExportSpec:
     provided: tuple[str, ...] = ()
     parameters: tuple[str, ...] = ()
     constants: tuple[tuple[str, float], ...] = ()  # parameters fixed at build time
+    # the body has no loop and calls nothing but the math module: each call
+    # is short, whatever the arguments (see adapters: no countdown for Ctrl-C)
+    straight: bool = False
 
     def __post_init__(self) -> None:
         if len(self.types) != len(self.cxx_types):
@@ -235,7 +238,44 @@ def _scan_text(text: str, tree: ast.Module, path: str, errors: list[CapsulesErro
             exports += _parse_block(block, lineno, lines, defs, path)
         except CapsulesError as err:
             errors.append(err)
-    return exports
+    math = _math_names(tree)
+    return [replace(e, straight=_straight(defs[e.name], math)) for e in exports]
+
+
+# Calls a straight kernel may make: scalar functions whose time does not
+# depend on their arguments' size; of math's, not those that run over an
+# iterable or count up to an argument.
+_SCALAR_BUILTINS = frozenset({"abs", "float", "int", "bool", "round"})
+_LOOPING_MATH = frozenset({"fsum", "prod", "dist", "sumprod", "factorial", "comb", "perm"})
+
+
+def _math_names(tree: ast.Module) -> tuple[frozenset[str], frozenset[str]]:
+    """The module's names for ``math`` itself (``import math``) and for its functions (``from math import sin``)."""
+    modules, functions = set(), set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            modules |= {a.asname or a.name for a in node.names if a.name == "math"}
+        elif isinstance(node, ast.ImportFrom) and node.module == "math" and not node.level:
+            functions |= {a.asname or a.name for a in node.names if a.name not in _LOOPING_MATH}
+    return frozenset(modules), frozenset(functions)
+
+
+def _straight(node: ast.AST, math: tuple[frozenset[str], frozenset[str]]) -> bool:
+    """Whether a kernel's body has no loop and calls only math functions and scalar builtins (see ExportSpec)."""
+    modules, functions = math
+    for sub in ast.walk(node):
+        if sub is not node and isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            return False
+        if isinstance(sub, (ast.For, ast.AsyncFor, ast.While, ast.comprehension)):
+            return False
+        if isinstance(sub, ast.Call):
+            f = sub.func
+            by_module = (isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id in modules
+                         and f.attr not in _LOOPING_MATH)
+            by_name = isinstance(f, ast.Name) and (f.id in functions or f.id in _SCALAR_BUILTINS)
+            if not (by_module or by_name):
+                return False
+    return True
 
 
 def _attach(spec: ExportSpec, naturals: list[natural.NaturalSpec], tree: ast.Module) -> ExportSpec:

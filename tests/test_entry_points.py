@@ -76,18 +76,67 @@ except KeyboardInterrupt:
 def test_ctrl_c_stops_a_long_filter_within_a_second(write_kernel, cache_dir):
     path = write_kernel(textwrap.dedent(SLOW_FILTER), "slow.py")
     capsules.build([path], cache=cache_dir)  # compile first, so only the filter is interrupted
-    proc = subprocess.Popen(
-        [sys.executable, "-c", RUN_UNTIL_INTERRUPTED, str(path), str(cache_dir)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    out, waited = _interrupted_after_a_second([RUN_UNTIL_INTERRUPTED, str(path), str(cache_dir)])
+    # 160,000 pixels of 200,000 steps each take far longer than the second allowed here
+    assert out.startswith("interrupted"), out
+    assert waited < 1.0 + 0.5, f"stopped {waited:.2f} s after Ctrl-C"
+
+
+def _interrupted_after_a_second(args: list[str]) -> tuple[str, float]:
+    """Run ``python -c *args``; a second after it prints "start", Ctrl-C: its output, and the seconds it took to end."""
+    proc = subprocess.Popen([sys.executable, "-c", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "start"
     time.sleep(1.0)
     sent = time.perf_counter()
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
-    waited = time.perf_counter() - sent
-    # 160,000 pixels of 200,000 steps each take far longer than the second allowed here
-    assert out.startswith("interrupted"), out + err
+    out, err = proc.communicate(timeout=300)
+    return out + err, time.perf_counter() - sent
+
+
+SLOW_INTEGRANDS = """
+#pythran export capsule slow_steps(float64, float64*)
+def slow_steps(x, ud):
+    s = 0.0
+    for k in range(int(ud[0])):
+        s += 1e-9
+    return s + float(int(x * 1000.0) % 2)
+
+
+#pythran export capsule steps(int32, float64*)
+def steps(n, x):
+    return float(int(x[0] * 1000.0) % 2) + x[1] * x[2]
+"""
+
+INTEGRATE_UNTIL_INTERRUPTED = """
+import signal, sys, time, capsules
+from scipy import integrate
+signal.signal(signal.SIGINT, signal.default_int_handler)
+mod = capsules.load(sys.argv[1], cache=sys.argv[2])
+print("start", flush=True)
+start = time.perf_counter()
+try:
+    if sys.argv[3] == "quad":  # about a million calls of 0.2 ms: minutes
+        integrate.quad(mod.slow_steps.lowlevel([2e5]), 0, 1, limit=100000)
+    else:  # inner quads of a straight kernel, the outer ones in Python: minutes
+        integrate.nquad(mod.steps.lowlevel(), [[0, 1]] * 3, opts={"limit": 200})
+    print("finished", time.perf_counter() - start, flush=True)
+except (KeyboardInterrupt, SystemError) as err:
+    cause = err if isinstance(err, KeyboardInterrupt) else err.__cause__
+    print("interrupted", type(cause).__name__, time.perf_counter() - start, flush=True)
+"""
+
+
+@pytest.mark.parametrize("how", ["quad", "nquad"])
+def test_ctrl_c_stops_a_long_integration_within_a_second(write_kernel, cache_dir, how):
+    path = write_kernel(textwrap.dedent(SLOW_INTEGRANDS), "slow_integrands.py")
+    module = capsules.load(path, cache=cache_dir)
+    # the looping kernel asks Python every 256 calls; the straight one has no such test (each
+    # call is short): Python sees the Ctrl-C between nquad's inner integrations
+    cpp = (module.entry.directory / f"{module.entry.module_name}.cpp").read_text()
+    assert "return capsules_entry_slow_steps_asking(" in cpp
+    assert "capsules_entry_steps_asking" not in cpp
+    out, waited = _interrupted_after_a_second([INTEGRATE_UNTIL_INTERRUPTED, str(path), str(cache_dir), how])
+    assert out.startswith("interrupted KeyboardInterrupt"), out
     assert waited < 1.0 + 0.5, f"stopped {waited:.2f} s after Ctrl-C"
 
 

@@ -134,3 +134,75 @@ def test_a_scan_leaves_pythrans_tables_to_the_compiler_process(write_kernel):
     )
     done = subprocess.run([sys.executable, "-c", FRESH_SCAN, str(path)], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["1", "1", "False", "True", "True"]
+
+
+STRAIGHT_OR_NOT = """
+import math
+import math as m
+from math import exp, sin, fsum as total
+import numpy as np
+
+
+def helper(x):
+    return x * 2.0
+
+
+#pythran export capsule one_line(float64)
+def one_line(x):
+    s = sin(50.0 * x)
+    return exp(-x * x) * s * s
+
+
+#pythran export capsule by_module(float64, float64*)
+def by_module(x, c):
+    if x < c[0]:
+        return abs(math.cos(x)) + m.log1p(float(c[1]))
+    return round(x) ** 2
+
+
+#pythran export capsule looping(int32, float64*, float64*)
+def looping(n, x, c):
+    t = c[0]
+    for i in range(n):
+        t += c[i + 1] * x[i]
+    return math.cos(t)
+
+
+#pythran export capsule waiting(float64)
+def waiting(x):
+    while x > 1.0:
+        x = x / 2.0
+    return x
+
+
+#pythran export capsule comprehension(int32, float64*)
+def comprehension(n, x):
+    return sum([x[i] for i in range(n)])
+
+
+#pythran export capsule calls_a_helper(float64)
+def calls_a_helper(x):
+    return helper(x)
+
+
+#pythran export capsule calls_numpy(float64)
+def calls_numpy(x):
+    return np.sqrt(x)
+
+
+#pythran export capsule sums_an_iterable(int32, float64*)
+def sums_an_iterable(n, x):
+    return total(x[:n]) + math.fsum(x[:n])
+
+
+#pythran export capsule counts_up(float64)
+def counts_up(x):
+    return math.factorial(int(x))
+"""
+
+
+def test_a_kernel_is_straight_only_without_loops_and_with_scalar_math_calls_only(write_kernel):
+    specs = {s.name: s.straight for s in read_exports(write_kernel(STRAIGHT_OR_NOT))}
+    assert specs == {"one_line": True, "by_module": True, "looping": False, "waiting": False,
+                     "comprehension": False, "calls_a_helper": False, "calls_numpy": False,
+                     "sums_an_iterable": False, "counts_up": False}
