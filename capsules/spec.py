@@ -115,7 +115,9 @@ class ExportSpec:
 
     @classmethod
     def from_json(cls, data: dict[str, Any], path: str) -> ExportSpec:
-        fields = {k: _tuples(v) for k, v in data.items()}
+        # a later capsules may record more about an export (in a wheel's
+        # prebuilt entry, say): what this one does not know, it does not read
+        fields = {k: _tuples(v) for k, v in data.items() if k in cls.__dataclass_fields__ and k != "path"}
         return cls(path=path, **fields)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from capsules.errors import SpecError
-from capsules.spec import read_exports, scan
+from capsules.spec import ExportSpec, read_exports, scan
 
 
 def test_reads_capsules_and_plain_exports(write_kernel):
@@ -206,3 +206,11 @@ def test_a_kernel_is_straight_only_without_loops_and_with_scalar_math_calls_only
     assert specs == {"one_line": True, "by_module": True, "looping": False, "waiting": False,
                      "comprehension": False, "calls_a_helper": False, "calls_numpy": False,
                      "sums_an_iterable": False, "counts_up": False}
+
+
+def test_an_export_read_back_from_its_entry_ignores_what_a_later_capsules_adds(write_kernel):
+    path = write_kernel(STRAIGHT_OR_NOT)
+    for spec in read_exports(path):
+        data = spec.to_json()
+        assert ExportSpec.from_json(data, str(path)) == spec
+        assert ExportSpec.from_json({**data, "learned_later": [1, 2]}, str(path)) == spec
