@@ -240,8 +240,8 @@ def _scan_text(text: str, tree: ast.Module, path: str, errors: list[CapsulesErro
             exports += _parse_block(block, lineno, lines, defs, path)
         except CapsulesError as err:
             errors.append(err)
-    math = _math_names(tree)
-    return [replace(e, straight=_straight(defs[e.name], math)) for e in exports]
+    names = _math_names(tree)
+    return [replace(e, straight=_straight(defs[e.name], names)) for e in exports]
 
 
 # Calls a straight kernel may make: scalar functions whose time does not
@@ -252,19 +252,38 @@ _LOOPING_MATH = frozenset({"fsum", "prod", "dist", "sumprod", "factorial", "comb
 
 
 def _math_names(tree: ast.Module) -> tuple[frozenset[str], frozenset[str]]:
-    """The module's names for ``math`` itself (``import math``) and for its functions (``from math import sin``)."""
-    modules, functions = set(), set()
+    """The module's names for ``math`` itself (``import math``) and for its functions (``from math import sin``).
+
+    A name the module also binds otherwise (a ``def sin``, an assignment) is neither.
+    """
+    modules, functions, rebound = set(), set(), set()
     for node in tree.body:
         if isinstance(node, ast.Import):
             modules |= {a.asname or a.name for a in node.names if a.name == "math"}
+            rebound |= {a.asname or a.name.split(".")[0] for a in node.names if a.name != "math"}
         elif isinstance(node, ast.ImportFrom) and node.module == "math" and not node.level:
             functions |= {a.asname or a.name for a in node.names if a.name not in _LOOPING_MATH}
-    return frozenset(modules), frozenset(functions)
+        else:
+            rebound |= _bound(node)
+    return frozenset(modules - rebound), frozenset(functions - rebound)
 
 
-def _straight(node: ast.AST, math: tuple[frozenset[str], frozenset[str]]) -> bool:
+def _bound(node: ast.AST) -> set[str]:
+    """The names a top-level statement binds (whatever an if or a try binds included)."""
+    names = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+            names.add(sub.id)
+        elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(sub.name)
+        elif isinstance(sub, (ast.Import, ast.ImportFrom)):
+            names |= {a.asname or a.name.split(".")[0] for a in sub.names}
+    return names
+
+
+def _straight(node: ast.AST, names: tuple[frozenset[str], frozenset[str]]) -> bool:
     """Whether a kernel's body has no loop and calls only math functions and scalar builtins (see ExportSpec)."""
-    modules, functions = math
+    modules, functions = names
     for sub in ast.walk(node):
         if sub is not node and isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
             return False

@@ -139,7 +139,7 @@ def test_a_scan_leaves_pythrans_tables_to_the_compiler_process(write_kernel):
 STRAIGHT_OR_NOT = """
 import math
 import math as m
-from math import exp, sin, fsum as total
+from math import cos, exp, sin, fsum as total
 import numpy as np
 
 
@@ -198,6 +198,17 @@ def sums_an_iterable(n, x):
 #pythran export capsule counts_up(float64)
 def counts_up(x):
     return math.factorial(int(x))
+
+
+#pythran export capsule shadowed(float64)
+def shadowed(x):
+    return cos(x)
+
+
+def cos(x):
+    for _ in range(1000):
+        x = x * 0.5
+    return x
 """
 
 
@@ -205,7 +216,7 @@ def test_a_kernel_is_straight_only_without_loops_and_with_scalar_math_calls_only
     specs = {s.name: s.straight for s in read_exports(write_kernel(STRAIGHT_OR_NOT))}
     assert specs == {"one_line": True, "by_module": True, "looping": False, "waiting": False,
                      "comprehension": False, "calls_a_helper": False, "calls_numpy": False,
-                     "sums_an_iterable": False, "counts_up": False}
+                     "sums_an_iterable": False, "counts_up": False, "shadowed": False}
 
 
 def test_an_export_read_back_from_its_entry_ignores_what_a_later_capsules_adds(write_kernel):
