@@ -36,3 +36,17 @@ def test_quick_benchmark_runs_and_agrees(tmp_path):
                 assert result["deviation"] <= 1e-12
             assert result["median_s"] > 0
     assert "| W1 |" in proc.stdout  # the markdown table
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "table"),
+    [("flags.py", ["--quick", "--set=", "--workloads", "W1", "--repeats", "1", "--blocks", "1"], "| (none: the defaults) |"),
+     ("filter1d_widths.py", ["--widths", "3", "--repeats", "1", "--size", "200"], "| 3 |")],
+)
+def test_the_flag_experiments_run_and_agree(tmp_path, script, args, table):
+    proc = subprocess.run(
+        [sys.executable, str(RUN.parent / script), *args, "--cache", str(tmp_path / "cache")],
+        capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]  # every build's results match C to 1e-12
+    assert table in proc.stdout
