@@ -286,6 +286,12 @@ template <class T> T fail(T value) {
   countdown.store(1, std::memory_order_relaxed);
   return value;
 }
+// Whether n items at p and m items at q share no byte (compared as
+// integers: pointers into different arrays have no order in C++).
+template <class P, class Q> inline bool apart(const P *p, long n, const Q *q, long m) {
+  auto a = reinterpret_cast<std::uintptr_t>(p), b = reinterpret_cast<std::uintptr_t>(q);
+  return a + static_cast<std::uintptr_t>(n) * sizeof(P) <= b || b + static_cast<std::uintptr_t>(m) * sizeof(Q) <= a;
+}
 
 template <class R, class F> int call_flag(F &&call, const char *where) {
   if constexpr (to_int<R>) {
@@ -448,9 +454,7 @@ def _entry(spec: ExportSpec, sig: Signature, where: str, checked: bool) -> str:
     if _asks(spec, sig):
         asking = _asking(name, ret, params, args, failed)
         test = f"  if (__builtin_expect({_due(sig)}, 0)) return {name}_asking({args});\n"
-    return (
-        f"// {spec.pythran} -> {sig.text}\n"
-        f"static inline {ret} {name}_call({params}) {{\n"
+    body = (
         f"  using R = capsules_rt::result_t<decltype(&{function})>;\n"
         f"  try {{\n"
         f"    return {convert};\n"
@@ -458,9 +462,67 @@ def _entry(spec: ExportSpec, sig: Signature, where: str, checked: bool) -> str:
         f"    capsules_rt::raise_from_kernel({_c_string(where)});\n"
         f"    return {failed};\n"
         f"  }}\n}}\n"
+    )
+    kept, fast = _kept_promises(sig)
+    call = f"static inline {ret} {name}_call({params}) {{\n{body}"
+    if kept:
+        # the plain path is for callers other than SciPy: out of the hot code
+        call = f"__attribute__((noinline, cold)) static {ret} {name}_call({params}) {{\n{body}"
+        call += f"__attribute__((noinline)) static {ret} {name}_kept({fast}) {{\n"
+        call += f"  if (!({kept})) __builtin_unreachable();  // only called where it holds\n{body}"
+        test += f"  if (__builtin_expect({kept}{_apart(sig)}, 1)) return {name}_kept({args});\n"
+    return (
+        f"// {spec.pythran} -> {sig.text}\n"
+        f"{call}"
         f"{asking}{short}CAPSULES_ENTRY {ret} {name}({params}) {{\n"
         f"{test}"
         f"  return {name}_call({args});\n}}\n{end_short}"
+    )
+
+
+def _kept_promises(sig: Signature) -> tuple[str, str]:
+    """SciPy's promises on the arguments as a C condition, and the parameters of the path where they hold.
+
+    On that path (a function of its own, called when the promises hold
+    and SciPy's buffers share no byte) the compiler reads the kernel
+    knowing, for example, that a generic_filter1d window holds at least
+    one point and that the output line is not the input line: a loop
+    over a window then runs at least once, and the loop over the line
+    computes several windows at a time in vector registers, each summed
+    in the kernel's own order (bit for bit the same results,
+    benchmarks/RESULTS.md, W4).  A call that breaks them (from C code
+    other than SciPy's) takes the plain path: nothing is assumed where it
+    does not hold.  ``("", "")`` for a form without promises.
+    """
+    if not sig.form.ranges:
+        return "", ""
+    args = [f"a{i}" for i in range(len(sig.form.args))]
+    kept = " && ".join(f"({condition.format(*args)})" for condition in sig.form.ranges)
+    buffers = _buffers(sig)
+    fast = ", ".join(
+        f"{_c_param(c)}{' __restrict' if i in buffers else ''} a{i}" for i, c in enumerate(sig.form.args)
+    )
+    return kept, fast
+
+
+def _buffers(sig: Signature) -> dict[int, str]:
+    """SciPy's own buffers (the pointers it passes, but user_data) and their lengths, when there are two or more.
+
+    Each is SciPy's memory, which nothing else the kernel reaches shares:
+    once the entry point has checked that they do not overlap, each is
+    ``__restrict`` on the path where SciPy's promises hold.
+    """
+    lengths = {i: length for i, length in _lengths(sig).items() if i != sig.form.user_data}
+    return lengths if len(lengths) > 1 else {}
+
+
+def _apart(sig: Signature) -> str:
+    """`` && `` the C test that SciPy's buffers share no byte, or nothing for fewer than two."""
+    buffers = sorted(_buffers(sig).items())
+    return "".join(
+        f" && capsules_rt::apart(a{i}, {n}, a{j}, {m})"
+        for k, (i, n) in enumerate(buffers)
+        for j, m in buffers[k + 1 :]
     )
 
 

@@ -32,7 +32,10 @@ class Form:
     passes behind each pointer, for the checked build's bounds checks: the
     number itself or ``"{k}"``, the value of argument ``k``; None where
     there is no pointer, and for user_data, whose length capsules knows
-    because it made the copy.
+    because it made the copy.  ``ranges`` are C conditions on the arguments
+    (``"{k}"`` again) that SciPy's own calls always meet, such as a filter
+    size of at least 1: the entry point tells the compiler so, on a path it
+    takes only when they hold (see adapters).
     """
 
     ret: str
@@ -40,6 +43,7 @@ class Form:
     roles: tuple[str, ...]
     targets: tuple[str, ...]
     lengths: tuple[str | None, ...]
+    ranges: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.args) != len(self.roles):
@@ -86,6 +90,8 @@ FORMS: tuple[Form, ...] = (
         ("generic_filter1d",),
         # input_length counts the extension by the filter size on both sides
         ("{1}", None, "{3}", None, None),
+        # generic_filter1d refuses a filter size under 1: each window holds a point
+        ("{1} >= {3}",),
     ),
     Form(
         "int",

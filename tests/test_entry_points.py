@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import platform
 import re
 import shlex
 import signal
@@ -258,3 +260,47 @@ def _plain(kernel, window):
     out = np.empty(1)
     kernel(window, len(window), out, None)
     return out[0]
+
+
+WINDOW_SUMS = """
+#pythran export capsule window_mean(float64*, int64, float64*, int64, float64*)
+def window_mean(input_line, input_length, output_line, output_length, user_data):
+    width = input_length - output_length + 1
+    for i in range(output_length):
+        s = 0.0
+        for k in range(width):
+            s += input_line[i + k]
+        output_line[i] = s / width
+    return 1
+"""
+
+
+def _python_lines(kernel, image: np.ndarray, size: int) -> np.ndarray:
+    """generic_filter1d's answer with the kernel run as Python, line by line."""
+    def line(input_line, output_line):
+        kernel(input_line, len(input_line), output_line, len(output_line), None)
+    return ndimage.generic_filter1d(image, line, size)
+
+
+def test_window_sums_run_several_windows_at_once_and_keep_their_order(write_kernel, cache_dir, tmp_path):
+    path = write_kernel(WINDOW_SUMS, "windows.py")
+    module = capsules.load(path, cache=cache_dir)
+    image = np.random.default_rng(5).standard_normal((7, 300)) * 1e3
+    for size in (1, 2, 3, 8, 9, 25):  # each sum in the kernel's order: equal to Python's bit for bit
+        np.testing.assert_array_equal(ndimage.generic_filter1d(image, module.window_mean.lowlevel(), size),
+                                      _python_lines(module.window_mean.py, image, size))
+    # a call that breaks generic_filter1d's promise (a window of at least one
+    # point) takes the plain path: the kernel's own answer, no assumption
+    line, out = np.arange(3.0), np.full(5, 7.0)
+    entry = module.window_mean.as_ctypes()
+    doubles = ctypes.POINTER(ctypes.c_double)
+    assert entry(line.ctypes.data_as(doubles), 3, out.ctypes.data_as(doubles), 5, None) == 1
+    expected = np.full(5, 7.0)
+    module.window_mean.py(line, 3, expected, 5, None)
+    np.testing.assert_array_equal(out, expected)
+    assert np.signbit(out).all()  # 0.0 / -1: -0.0, as in Python
+    command = (module.entry.directory / "build.log").read_text()
+    if not command.startswith(("g++", "c++")) or "-march=native" not in command or platform.machine() != "x86_64":
+        pytest.skip("the vector code checked below is gcc's for an x86-64 host's instruction set")
+    # several windows at a time: one packed division for several outputs
+    assert re.search(r"\bvdivpd\b", _entry_assembly(module, "window_mean_kept", tmp_path))
