@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import archspec.cpu
 import numpy as np
 import scipy
 from scipy import LowLevelCallable, integrate, ndimage
@@ -693,6 +694,9 @@ def machine() -> dict[str, Any]:
     gcc = _run(["gcc", "--version"]).splitlines()
     return {
         "cpu": fields.get("Model name", platform.processor() or "unknown"),
+        # a cloud's "AMD EPYC" may be any generation: say which, and its widest vectors
+        "microarchitecture": archspec.cpu.host().name,
+        "avx512": "avx512f" in fields.get("Flags", "").split(),
         "cpus": fields.get("CPU(s)", str(os.cpu_count())),
         "threads_per_core": fields.get("Thread(s) per core", "?"),
         "hypervisor": fields.get("Hypervisor vendor", ""),
@@ -712,7 +716,8 @@ def machine() -> dict[str, Any]:
 
 def machine_markdown(m: dict[str, Any]) -> list[str]:
     return [
-        f"- CPU: {m['cpu']}, {m['cpus']} CPU(s), {m['threads_per_core']} thread(s) per core"
+        f"- CPU: {m['cpu']} ({m.get('microarchitecture', '?')}, "
+        f"{'with' if m.get('avx512') else 'no'} AVX-512), {m['cpus']} CPU(s), {m['threads_per_core']} thread(s) per core"
         + (f", virtual machine ({m['hypervisor']})" if m["hypervisor"] else ""),
         f"- OS: {m['os']}",
         f"- Python {m['python']}, numpy {m['numpy']}, scipy {m['scipy']}, pythran {m['pythran']}, "
