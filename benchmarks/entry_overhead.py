@@ -94,9 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     lines += ["", f"Geometric mean of the median ratios: "
               f"{statistics.geometric_mean([r[1] for r in rows]):.3f}", ""]
     text = "\n".join(lines)
-    print(text)
-    if args.markdown:
-        Path(args.markdown).write_text(text)
+    H.report(text, args.markdown)
     return 0
 
 

@@ -75,9 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         c = medians[names[0]]
         lines.append(f"| {width} | {c * 1e3:.2f} | " + " | ".join(f"{medians[n] / c:.3f}" for n in names[1:]) + " |")
     text = "\n".join(lines) + "\n"
-    print(text)
-    if args.markdown:
-        Path(args.markdown).write_text(text)
+    H.report(text, args.markdown)
     return 0
 
 

@@ -239,9 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     report["machine"]["loadavg_at_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
 
     text = markdown(report)
-    print(text)
-    if args.markdown:
-        Path(args.markdown).write_text(text)
+    H.report(text, args.markdown)
     if args.json:
         H.write_json(args.json, report)
     bad = [row["label"] for row in rows for k in keys if row[k]["deviation"] is not None

@@ -730,6 +730,13 @@ def machine_markdown(m: dict[str, Any]) -> list[str]:
     ]
 
 
+def report(text: str, markdown: str | None) -> None:
+    """Print a benchmark's report, and write it to the ``--markdown`` file if one was given."""
+    print(text)
+    if markdown:
+        Path(markdown).write_text(text if text.endswith("\n") else text + "\n")
+
+
 def fmt_time(seconds: float) -> str:
     """Milliseconds with three significant digits."""
     ms = seconds * 1e3

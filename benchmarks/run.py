@@ -452,9 +452,7 @@ def main(argv: list[str] | None = None) -> int:
         notes.append(f"MISMATCH: {key} {impl} deviates from C by {dev:.3g} (limit {H.RTOL:g}).")
 
     text = markdown(report)
-    print(text)
-    if args.markdown:
-        Path(args.markdown).write_text(text)
+    H.report(text, args.markdown)
     if args.json:
         H.write_json(args.json, report)
     if args.plot:

@@ -41,7 +41,8 @@ def test_quick_benchmark_runs_and_agrees(tmp_path):
 @pytest.mark.parametrize(
     ("script", "args", "table"),
     [("flags.py", ["--quick", "--set=", "--workloads", "W1", "--repeats", "1", "--blocks", "1"], "| (none: the defaults) |"),
-     ("filter1d_widths.py", ["--widths", "3", "--repeats", "1", "--size", "200"], "| 3 |")],
+     ("filter1d_widths.py", ["--widths", "3", "--repeats", "1", "--size", "200"], "| 3 |"),
+     ("w1_frames.py", ["--processes", "1", "--repeats", "1"], "| C, 8 bytes of padding |")],
 )
 def test_the_flag_experiments_run_and_agree(tmp_path, script, args, table):
     proc = subprocess.run(
