@@ -510,7 +510,9 @@ def _buffers(sig: Signature) -> dict[int, str]:
 
     Each is SciPy's memory, which nothing else the kernel reaches shares:
     once the entry point has checked that they do not overlap, each is
-    ``__restrict`` on the path where SciPy's promises hold.
+    ``__restrict`` on the path where SciPy's promises hold.  (user_data is
+    capsules' copy when it comes through ``lowlevel()``; a direct call
+    with user_data inside a buffer is outside the contract, docs/errors.md.)
     """
     lengths = {i: length for i, length in _lengths(sig).items() if i != sig.form.user_data}
     return lengths if len(lengths) > 1 else {}
