@@ -464,10 +464,10 @@ def _entry(spec: ExportSpec, sig: Signature, where: str, checked: bool) -> str:
         f"  }}\n}}\n"
     )
     kept, fast = _kept_promises(sig)
-    call = f"static inline {ret} {name}_call({params}) {{\n{body}"
+    # where SciPy's promises have a path of their own, the plain one is for other callers: out of the hot code
+    plain = "__attribute__((noinline, cold)) static" if kept else "static inline"
+    call = f"{plain} {ret} {name}_call({params}) {{\n{body}"
     if kept:
-        # the plain path is for callers other than SciPy: out of the hot code
-        call = f"__attribute__((noinline, cold)) static {ret} {name}_call({params}) {{\n{body}"
         call += f"__attribute__((noinline)) static {ret} {name}_kept({fast}) {{\n"
         call += f"  if (!({kept})) __builtin_unreachable();  // only called where it holds\n{body}"
         test += f"  if (__builtin_expect({kept}{_apart(sig)}, 1)) return {name}_kept({args});\n"
