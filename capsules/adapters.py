@@ -218,6 +218,22 @@ PYTHONIC_NS_END
 #define CAPSULES_SHORT_LOOPS
 #define CAPSULES_END_SHORT_LOOPS
 #endif
+// SciPy's quad calls an integrand from a thunk that restores five saved
+// registers and jumps to it: the integrand's frame lies where the thunk
+// saved them.  A 24-byte frame, gcc's for an integrand that keeps two values
+// across its libm calls, puts the return address of those calls in the slot
+// the thunk saved rbp in, and on AMD Zen 3 the integrand then ran twice as
+// slowly as with 40 bytes or more, the instructions otherwise the same
+// (benchmarks/w1_frames.py).  A straight integrand's entry point (no loop,
+// so no vector code for which the stack would be realigned) reserves 40
+// unused bytes, which no instruction touches: its frame is then 0 where it
+// calls nothing, and 56 bytes or more where it does.
+// -DCAPSULES_NO_FRAME_PAD leaves the frame to the compiler.
+#if defined(__x86_64__) && !defined(CAPSULES_NO_FRAME_PAD)
+#define CAPSULES_FRAME_PAD char capsules_pad_[40]; __asm__ volatile("" : : "m"(capsules_pad_));
+#else
+#define CAPSULES_FRAME_PAD
+#endif
 namespace {
 namespace capsules_rt {
 template <class T> struct is_complex : std::false_type {};
@@ -463,6 +479,7 @@ def _entry(spec: ExportSpec, sig: Signature, where: str, checked: bool) -> str:
         f"    return {failed};\n"
         f"  }}\n}}\n"
     )
+    pad = "  CAPSULES_FRAME_PAD\n" if _padded(spec, sig) else ""
     kept, fast = _kept_promises(sig)
     # where SciPy's promises have a path of their own, the plain one is for other callers: out of the hot code
     plain = "__attribute__((noinline, cold)) static" if kept else "static inline"
@@ -475,7 +492,7 @@ def _entry(spec: ExportSpec, sig: Signature, where: str, checked: bool) -> str:
         f"// {spec.pythran} -> {sig.text}\n"
         f"{call}"
         f"{asking}{short}CAPSULES_ENTRY {ret} {name}({params}) {{\n"
-        f"{test}"
+        f"{test}{pad}"
         f"  return {name}_call({args});\n}}\n{end_short}"
     )
 
@@ -547,6 +564,15 @@ def _asks(spec: ExportSpec, sig: Signature) -> bool:
     it 1% (a one-line integrand, benchmarks/RESULTS.md).
     """
     return not (sig.form.ret == "double" and spec.straight)
+
+
+def _padded(spec: ExportSpec, sig: Signature) -> bool:
+    """Whether the entry point reserves unused stack (see CAPSULES_FRAME_PAD): a straight integrand's.
+
+    Not one with a loop: gcc realigned the stack of a vectorized integrand
+    whose frame held the pad, which costs more than the layout saves.
+    """
+    return sig.form.ret == "double" and spec.straight
 
 
 def _short_loops(sig: Signature) -> bool:

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 import pytest
-from scipy import ndimage
+from scipy import integrate, ndimage
 
 import capsules
 
@@ -59,7 +59,7 @@ def slow(window, n):
 
 RUN_UNTIL_INTERRUPTED = """
 import signal, sys, time, numpy as np, capsules
-from scipy import ndimage
+from scipy import integrate, ndimage
 # Python turns SIGINT into KeyboardInterrupt only where it was not ignored at
 # start, and a shell starts background jobs with SIGINT ignored: as a terminal would
 signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -233,7 +233,8 @@ def _entry_assembly(module: capsules.KernelModule, name: str, work) -> str:
     subprocess.run([*command, "-S", str(entry.directory / f"{entry.module_name}.cpp"), "-o", str(listing)],
                    check=True, capture_output=True)
     # the static function's mangled name: _ZL<length>capsules_entry_<name><parameter types>
-    body = re.search(rf"^(_ZL\d+capsules_entry_{name}P\w*):\n(.*?)^\s*\.size\s+\1,", listing.read_text(), re.M | re.S)
+    mangled = f"_ZL{len('capsules_entry_' + name)}capsules_entry_{name}"
+    body = re.search(rf"^({mangled}\w+):\n(.*?)^\s*\.size\s+\1,", listing.read_text(), re.M | re.S)
     assert body is not None, f"no entry point for {name} in the assembly"
     return body.group(2)
 
@@ -304,3 +305,28 @@ def test_window_sums_run_several_windows_at_once_and_keep_their_order(write_kern
         pytest.skip("the vector code checked below is gcc's for an x86-64 host's instruction set")
     # several windows at a time: one packed division for several outputs
     assert re.search(r"\bvdivpd\b", _entry_assembly(module, "window_mean_kept", tmp_path))
+
+
+STRAIGHT_INTEGRAND = """
+from math import exp, sin
+
+
+#pythran export capsule osc(float64)
+def osc(x):
+    s = sin(50.0 * x)
+    return exp(-x * x) * s * s
+"""
+
+
+def test_a_straight_integrand_calls_libm_from_a_frame_of_at_least_40_bytes(write_kernel, cache_dir, tmp_path):
+    path = write_kernel(STRAIGHT_INTEGRAND, "straight.py")
+    module = capsules.load(path, cache=cache_dir)
+    # the same values as Python's, so quad takes the same steps to the same answer
+    assert integrate.quad(module.osc.lowlevel(), -3, 3, limit=200) == integrate.quad(module.osc.py, -3, 3, limit=200)
+    command = (module.entry.directory / "build.log").read_text()
+    if not command.startswith(("g++", "c++")) or platform.machine() != "x86_64":
+        pytest.skip("the frame checked below is gcc's on x86-64")
+    # gcc's own frame for it is 24 bytes: its libm calls would push their
+    # return address where SciPy's quad thunk saved rbp (CAPSULES_FRAME_PAD)
+    frame = re.search(r"^\s*subq\s+\$(\d+), %rsp$", _entry_assembly(module, "osc", tmp_path), re.M)
+    assert frame is not None and int(frame.group(1)) >= 40
