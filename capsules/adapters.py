@@ -219,15 +219,15 @@ PYTHONIC_NS_END
 #define CAPSULES_END_SHORT_LOOPS
 #endif
 // SciPy's quad calls an integrand from a thunk that restores five saved
-// registers and jumps to it: the integrand's frame lies where the thunk
-// saved them.  A 24-byte frame, gcc's for an integrand that keeps two values
-// across its libm calls, puts the return address of those calls in the slot
-// the thunk saved rbp in, and on AMD Zen 3 the integrand then ran twice as
-// slowly as with 40 bytes or more, the instructions otherwise the same
-// (benchmarks/w1_frames.py).  A straight integrand's entry point (no loop,
-// so no vector code for which the stack would be realigned) reserves 40
-// unused bytes, which no instruction touches: its frame is then 0 where it
-// calls nothing, and 56 bytes or more where it does.
+// registers and jumps to it: the integrand's frame lies on the slots the
+// thunk saved them in.  With a 24-byte frame, gcc's for an integrand that
+// keeps two values across its libm calls, such an integrand ran twice as
+// slowly on AMD Zen 3 as with 40 bytes or more, the instructions otherwise
+// the same (benchmarks/w1_frames.py; why that layout is slow is not known).
+// A straight integrand's entry point (no loop, so no vector code for which
+// the stack would be realigned) reserves 40 unused bytes, which no
+// instruction touches: its frame is then 0 where it calls nothing, and 56
+// bytes or more where it does.
 // -DCAPSULES_NO_FRAME_PAD leaves the frame to the compiler.
 #if defined(__x86_64__) && !defined(CAPSULES_NO_FRAME_PAD)
 #define CAPSULES_FRAME_PAD char capsules_pad_[40]; __asm__ volatile("" : : "m"(capsules_pad_));
