@@ -36,6 +36,7 @@ enables ``assert``, and reports non-finite results.
 from __future__ import annotations
 
 import ast
+import copy
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -80,8 +81,10 @@ class NaturalSpec:
     path: str
     line: int
     source_line: str
-    # provided arguments the function only ever indexes: they can be passed
-    # as SciPy's raw pointer, with no view to build on every call
+    # provided arguments the function only ever indexes (one index) or
+    # measures with len(): a twin of the function can take SciPy's raw
+    # pointers and their lengths instead, with no view to build on every
+    # call (see pointer_twin)
     indexed_only: tuple[str, ...] = ()
     # parameters fixed at build time, as literals the compiler can fold and
     # unroll with; they are no longer passed at run time
@@ -91,6 +94,11 @@ class NaturalSpec:
     def entry(self) -> str:
         """The name of the generated raw capsule function."""
         return PREFIX + self.name
+
+    @property
+    def twin(self) -> str:
+        """The name of the function's twin that takes SciPy's pointers (see :func:`pointer_twin`)."""
+        return PREFIX + "raw_" + self.name
 
     @property
     def runtime_parameters(self) -> tuple[str, ...]:
@@ -190,31 +198,118 @@ def _parse(body: str, defs: dict[str, ast.FunctionDef], path: str, line: int, so
 
 
 def _indexed_only(node: ast.FunctionDef, name: str) -> bool:
-    """Whether every use of ``name`` in the function is a single-index subscript."""
-    subscripted = {
-        id(sub.value)
-        for sub in ast.walk(node)
-        if isinstance(sub, ast.Subscript) and not isinstance(sub.slice, (ast.Slice, ast.Tuple))
-    }
+    """Whether every use of ``name`` in the function is a single-index subscript or ``len(name)``.
+
+    Not where the function defines functions (which could capture it), has
+    defaults (the twin adds arguments after the others), or calls itself
+    (the twin would call the function that takes views).
+    """
+    if node.args.defaults or node.args.kwonlyargs or node.args.vararg or node.args.kwarg:
+        return False
+    allowed = set()
+    for sub in ast.walk(node):
+        if sub is not node and isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            return False
+        if isinstance(sub, ast.Name) and sub.id == node.name:
+            return False
+        if isinstance(sub, ast.Subscript) and not isinstance(sub.slice, (ast.Slice, ast.Tuple)):
+            allowed.add(id(sub.value))
+        elif _is_len(sub):
+            allowed.add(id(sub.args[0]))
     uses = [n for n in ast.walk(node) if isinstance(n, ast.Name) and n.id == name]
-    return bool(uses) and all(id(n) in subscripted for n in uses)
+    return all(id(n) in allowed for n in uses)
+
+
+def _is_len(node: ast.AST) -> bool:
+    """Whether ``node`` is ``len(name)``."""
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "len"
+            and len(node.args) == 1 and not node.keywords and isinstance(node.args[0], ast.Name))
+
+
+class _Pointers(ast.NodeTransformer):
+    """Views as pointers: ``len(view)`` as the length argument, each index counted from the end where negative."""
+
+    def __init__(self, lengths: dict[str, str]) -> None:
+        self.lengths = lengths  # view name -> the name of the argument holding its length
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        if _is_len(node) and node.args[0].id in self.lengths:
+            return ast.copy_location(ast.Name(self.lengths[node.args[0].id], ast.Load()), node)
+        return node
+
+    def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
+        self.generic_visit(node)
+        if not (isinstance(node.value, ast.Name) and node.value.id in self.lengths):
+            return node
+        index = node.slice
+        if isinstance(index, ast.Constant) and type(index.value) is int and index.value >= 0:
+            return node  # nothing to count from the end
+        size = ast.Name(self.lengths[node.value.id], ast.Load())
+        node.slice = ast.Call(ast.Name("_capsules_at", ast.Load()), [index, size], [])
+        return node
+
+
+def pointer_twin(spec: NaturalSpec, node: ast.FunctionDef, division: bool) -> str:
+    """The kernel's function, as source, taking SciPy's pointers and their lengths where it takes views.
+
+    Its arguments are the function's, then each provided argument's length.
+    A pointer is the memory a view shows, with neither a length nor
+    Python's negative indices: ``len(line_in)`` reads the length argument,
+    and an index that may be negative goes through ``_capsules_at``, which
+    counts it from the end as the view would (the compiler drops the test
+    where it knows the index is not negative, as in a loop over
+    ``range(n)``).  Indices past the end are what they are with a view in a
+    build that is not checked.  The twin has the function's statements one
+    for one (:func:`twin_lines`).  ``division``: the module's ``//`` and
+    ``%`` raise for an integer zero, so the twin's do too.
+    """
+    lengths = {name: f"{PREFIX}len_{name}" for name in spec.provided}
+    twin = _Pointers(lengths).visit(copy.deepcopy(node))
+    twin.name = spec.twin
+    twin.args.args += [ast.arg(length) for length in lengths.values()]
+    if division:
+        twin = _IntegerDivision({}).visit(twin)
+    return ast.unparse(ast.fix_missing_locations(twin))
+
+
+def twin_lines(original: ast.FunctionDef, twin: ast.FunctionDef) -> dict[int, int]:
+    """Each line of a twin's statements -> the line of the function's same statement."""
+    return {new.lineno: old.lineno for old, new in zip(_statements(original), _statements(twin))}
+
+
+def _statements(node: ast.AST) -> list[ast.stmt]:
+    # expressions hold no statements: filtered, both walks list the statements in the same order
+    return [sub for sub in ast.walk(node) if isinstance(sub, ast.stmt)]
 
 
 def _names(text: str | None) -> tuple[str, ...]:
     return tuple(n.strip() for n in (text or "").split(",") if n.strip())
 
 
-def adapters(specs: list[NaturalSpec], *, checked: bool = False, division: bool = False) -> str:
+def adapters(
+    specs: list[NaturalSpec], tree: ast.Module, *, checked: bool = False, division: bool = False
+) -> str:
     """Pythran source to append to a module: the helpers and one raw capsule per natural kernel.
 
-    ``division``: the module's ``//`` and ``%`` were rewritten to the integer-division helpers.
+    ``tree``: the module's.  ``division``: the module's ``//`` and ``%`` were
+    rewritten to the integer-division helpers.
     """
     if not specs and not checked and not division:
         return ""
     helpers = _CHECKED_HELPERS if checked else _DIVISION_HELPERS if division else ""
+    defs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
     parts = [_HELPERS.format(checked=helpers)]
-    parts += [_adapter(spec, checked) for spec in specs]
+    parts += [_adapter(spec, defs[spec.name], checked, division) for spec in specs]
     return "\n".join(parts)
+
+
+def takes_pointers(spec: NaturalSpec, checked: bool) -> bool:
+    """Whether the kernel's adapter calls its pointer twin: a line kernel's or a mapping's, outside checked builds.
+
+    A checked build keeps the views, whose subscripts it checks.
+    """
+    return spec.role in ("filter1d", "mapping") and not checked and set(spec.provided) <= set(spec.indexed_only)
 
 
 _HELPERS = '''
@@ -222,6 +317,10 @@ _HELPERS = '''
 # ---- generated by capsules: entry points for natural kernels ----
 from numpy.ctypeslib import as_array as _capsules_as_array
 import numpy as _capsules_np
+
+
+def _capsules_at(i, n):
+    return i + n if i < 0 else i
 {checked}'''
 
 # Every build: an integer // or % by zero raises, as in Python, instead of
@@ -268,12 +367,13 @@ def _capsules_index(i, n):
 '''
 
 
-def _adapter(spec: NaturalSpec, checked: bool) -> str:
+def _adapter(spec: NaturalSpec, node: ast.FunctionDef, checked: bool, division: bool) -> str:
     fixed = dict(spec.constants)
     runtime = {p: i for i, p in enumerate(spec.runtime_parameters)}
     params = ", ".join(repr(fixed[p]) if p in fixed else f"ud[{runtime[p]}]" for p in spec.parameters)
+    twin = f"\n\n{pointer_twin(spec, node, division)}\n" if takes_pointers(spec, checked) else ""
     body = _BODIES[spec.role](spec, params, checked)
-    return f"\n\n#pythran export capsule {spec.entry}({spec.export_types()})\n{body}\n"
+    return f"{twin}\n\n#pythran export capsule {spec.entry}({spec.export_types()})\n{body}\n"
 
 
 def _finite_check(name: str, value: str, checked: bool) -> str:
@@ -314,6 +414,11 @@ def _filter(spec: NaturalSpec, params: str, checked: bool) -> str:
 
 
 def _filter1d(spec: NaturalSpec, params: str, checked: bool) -> str:
+    if takes_pointers(spec, checked):
+        # SciPy's lines as they are: the entry point's path for kept promises
+        # (adapters.py) then lets the compiler see that they do not overlap
+        args = ", ".join(["li", "lo"] + ([params] if params else []) + ["nin", "nout"])
+        return f"def {spec.entry}(li, nin, lo, nout, ud):\n    {spec.twin}({args})\n    return 1"
     args = ", ".join(["_capsules_as_array(li, nin)", "lo_view"] + ([params] if params else []))
     check = ""
     if checked:
@@ -332,10 +437,11 @@ def _filter1d(spec: NaturalSpec, params: str, checked: bool) -> str:
 
 
 def _mapping(spec: NaturalSpec, params: str, checked: bool) -> str:
-    # a coordinate view costs an allocation per pixel; the raw pointer does
-    # the same job when the function only indexes it (checked builds need len)
-    coords = "oc" if spec.provided[0] in spec.indexed_only and not checked else "_capsules_as_array(oc, orank)"
-    args = ", ".join([coords] + ([params] if params else []))
+    # a coordinate view costs an allocation per pixel: the twin takes the raw pointer
+    if takes_pointers(spec, checked):
+        call = f"{spec.twin}({', '.join(['oc'] + ([params] if params else []) + ['orank'])})"
+    else:
+        call = f"{spec.name}({', '.join(['_capsules_as_array(oc, orank)'] + ([params] if params else []))})"
     check = ""
     if checked:
         check = (
@@ -344,7 +450,7 @@ def _mapping(spec: NaturalSpec, params: str, checked: bool) -> str:
         )
     return (
         f"def {spec.entry}(oc, ic, orank, irank, ud):\n"
-        f"    res = {spec.name}({args})\n"
+        f"    res = {call}\n"
         f"    if len(res) != irank:\n"
         f'        raise ValueError("{spec.name} returned the wrong number of input coordinates")\n'
         f"    for i in range(irank):\n"

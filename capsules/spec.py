@@ -198,7 +198,7 @@ def _scan(path: str | Path, text: str, checked: bool, constants: Constants | Non
         naturals, problems = natural.specialize(naturals, constants)
         errors += problems
     division = not checked and natural.has_integer_division(tree)
-    generated = natural.adapters(naturals, checked=checked, division=division)
+    generated = natural.adapters(naturals, tree, checked=checked, division=division)
     exports = _scan_text(text, tree, str(path), errors)
     if generated:
         made = _scan_text(generated, ast.parse(generated), str(path), errors)
@@ -214,21 +214,31 @@ def _scan(path: str | Path, text: str, checked: bool, constants: Constants | Non
     if checked or division:  # else the user's text is compiled as it is
         directives = ["\n".join(line.strip() for line in block) for _, block in _export_blocks(text.splitlines())]
         body, lines = natural.rewritten_module(text, naturals, directives, checked=checked)
-    lines = {**lines, **_adapter_lines(generated, naturals, offset=len(body.splitlines()))}
+    lines = {**lines, **_adapter_lines(generated, naturals, tree, offset=len(body.splitlines()))}
     return Scan(str(path), tuple(_merge_overloads(exports)), tuple(errors), body + generated, lines)
 
 
-def _adapter_lines(generated: str, naturals: list[natural.NaturalSpec], offset: int) -> dict[int, int]:
-    """Each line of a generated adapter -> the line of its ``#capsules`` comment (errors there are the kernel's)."""
+def _adapter_lines(
+    generated: str, naturals: list[natural.NaturalSpec], tree: ast.Module, offset: int
+) -> dict[int, int]:
+    """Each line of the generated code -> the user's line that errors there are about.
+
+    An adapter's lines are its ``#capsules`` comment's (errors there are the
+    kernel's); a twin's statements are the kernel's own statements.
+    """
     if not generated:
         return {}
-    comment = {natural.PREFIX + spec.name: spec.line for spec in naturals}
-    return {
-        offset + line: comment[node.name]
-        for node in ast.parse(generated).body
-        if isinstance(node, ast.FunctionDef) and node.name in comment
-        for line in range(node.lineno, (node.end_lineno or node.lineno) + 1)
-    }
+    comment = {spec.entry: spec.line for spec in naturals}
+    originals = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    twins = {spec.twin: originals[spec.name] for spec in naturals}
+    lines = {}
+    for node in ast.parse(generated).body:
+        if isinstance(node, ast.FunctionDef) and node.name in comment:
+            lines |= {offset + line: comment[node.name]
+                      for line in range(node.lineno, (node.end_lineno or node.lineno) + 1)}
+        elif isinstance(node, ast.FunctionDef) and node.name in twins:
+            lines |= {offset + new: old for new, old in natural.twin_lines(twins[node.name], node).items()}
+    return lines
 
 
 def _scan_text(text: str, tree: ast.Module, path: str, errors: list[CapsulesError]) -> list[ExportSpec]:

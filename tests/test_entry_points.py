@@ -330,3 +330,28 @@ def test_a_straight_integrand_calls_libm_from_a_frame_of_at_least_40_bytes(write
     # return address where SciPy's quad thunk saved rbp (CAPSULES_FRAME_PAD)
     frame = re.search(r"^\s*subq\s+\$(\d+), %rsp$", _entry_assembly(module, "osc", tmp_path), re.M)
     assert frame is not None and int(frame.group(1)) >= 40
+
+
+NATURAL_WINDOW_MEANS = """
+#capsules filter1d window_mean(line_in, line_out)
+def window_mean(line_in, line_out):
+    width = len(line_in) - len(line_out) + 1
+    for i in range(len(line_out)):
+        s = 0.0
+        for k in range(width):
+            s += line_in[i + k]
+        line_out[i] = s / width
+"""
+
+
+def test_a_natural_line_kernel_runs_several_windows_at_once_too(write_kernel, cache_dir, tmp_path):
+    module = capsules.load(write_kernel(NATURAL_WINDOW_MEANS, "natural_windows.py"), cache=cache_dir)
+    image = np.random.default_rng(6).standard_normal((7, 300)) * 1e3
+    for size in (1, 2, 3, 8, 9, 25):  # SciPy's Python form of a line kernel is the natural one
+        np.testing.assert_array_equal(ndimage.generic_filter1d(image, module.window_mean.lowlevel(), size),
+                                      ndimage.generic_filter1d(image, module.window_mean.py, size))
+    command = (module.entry.directory / "build.log").read_text()
+    if not command.startswith(("g++", "c++")) or "-march=native" not in command or platform.machine() != "x86_64":
+        pytest.skip("the vector code checked below is gcc's for an x86-64 host's instruction set")
+    # the lines reach it as SciPy's pointers, which the path for kept promises declares apart
+    assert re.search(r"\bvdivpd\b", _entry_assembly(module, "window_mean_kept", tmp_path))

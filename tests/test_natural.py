@@ -52,6 +52,62 @@ def test_natural_filters_and_mapping_match_raw_twins(load_kernel):
     assert np.allclose(got, ndimage.shift(image, (0.5, -1.25), order=1), rtol=0, atol=1e-12)
 
 
+NEGATIVE_INDICES = """
+#capsules filter1d ends(line_in, line_out)
+def ends(line_in, line_out):
+    for i in range(len(line_out)):
+        line_out[i] = line_in[-1] - line_in[i - 1]
+    line_out[-1] = 7.0
+
+
+#capsules mapping flip(out_coords; s)
+def flip(out_coords, s):
+    return (out_coords[-2] + s, out_coords[-1] * 1.0)
+"""
+
+
+def test_negative_indices_count_from_the_end_as_in_python(write_kernel, cache_dir):
+    # the compiled kernels take SciPy's pointers, which know no end of their own
+    module = capsules.load(write_kernel(NEGATIVE_INDICES, "ends.py"), cache=cache_dir)
+    image = np.random.default_rng(8).normal(size=(6, 11))
+    for size in (1, 3, 4):
+        np.testing.assert_array_equal(ndimage.generic_filter1d(image, module.ends.lowlevel(), size),
+                                      ndimage.generic_filter1d(image, module.ends.py, size))
+    flipped = ndimage.geometric_transform(image, module.flip.lowlevel(s=1.0), order=1)
+    python = ndimage.geometric_transform(image, lambda out: module.flip.py(np.array(out), 1.0), order=1)
+    np.testing.assert_array_equal(flipped, python)
+    assert np.array_equal(flipped[:-1], image[1:])  # input row = output row + 1
+
+
+EVERY_KTH = """
+#capsules filter1d every_kth(line_in, line_out; k)
+def every_kth(line_in, line_out, k):
+    for i in range(len(line_out)):
+        line_out[i] = line_in[i // int(k)]
+"""
+
+DIVIDE = """
+import sys, numpy as np, capsules
+from scipy import ndimage
+mod = capsules.load(sys.argv[1], cache=sys.argv[2])
+image = np.arange(12.0).reshape(2, 6)
+print(ndimage.generic_filter1d(image, mod.every_kth.lowlevel(k=2), 1)[1].tolist())
+try:
+    ndimage.generic_filter1d(image, mod.every_kth.lowlevel(k=0), 1)
+except capsules.KernelError as err:
+    print(type(err.__cause__).__name__)
+"""
+
+
+def test_a_line_kernel_through_pointers_raises_for_an_integer_division_by_zero(write_kernel, cache_dir):
+    path = write_kernel(EVERY_KTH, "every_kth.py")
+    capsules.build([path], cache=cache_dir)
+    done = subprocess.run([sys.executable, "-c", DIVIDE, str(path), str(cache_dir)],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr  # not SIGFPE (-8)
+    assert done.stdout.splitlines() == ["[6.0, 6.0, 7.0, 7.0, 8.0, 8.0]", "ZeroDivisionError"]
+
+
 def test_natural_py_is_the_users_function(load_kernel):
     kernel = load_kernel("natural").local_range
     assert kernel.py(np.array([3.0, -1.0, 2.0])) == 4.0
