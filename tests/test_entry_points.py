@@ -179,17 +179,46 @@ print("float:", mod.float_floor.as_ctypes()(0.7, zero.ctypes.data))  # IEEE: flo
 """
 
 
-def test_integer_division_by_zero_raises_in_the_default_build(write_kernel, cache_dir):
-    path = write_kernel(DIVISIONS, "divisions.py")
+def _printed(script: str, path, cache_dir) -> list[str]:
+    """What ``script`` prints of the kernel file at ``path``, built first, in a process of its own."""
     capsules.build([path], cache=cache_dir)
-    done = subprocess.run([sys.executable, "-c", DIVIDE_BY_ZERO, str(path), str(cache_dir)],
+    done = subprocess.run([sys.executable, "-c", script, str(path), str(cache_dir)],
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stdout + done.stderr  # not SIGFPE (-8)
-    lines = done.stdout.splitlines()
+    return done.stdout.splitlines()
+
+
+def test_integer_division_by_zero_raises_in_the_default_build(write_kernel, cache_dir):
+    lines = _printed(DIVIDE_BY_ZERO, write_kernel(DIVISIONS, "divisions.py"), cache_dir)
     assert float(lines[0]) == pytest.approx(0.5 + (7 // 2) % 3)
     assert lines[1] == "quad: KernelError ZeroDivisionError"
     assert lines[2] == "filter: ZeroDivisionError"
     assert lines[3] == "float: inf"
+
+
+EVERY_KTH = """
+#capsules filter1d every_kth(line_in, line_out; k)
+def every_kth(line_in, line_out, k):
+    for i in range(len(line_out)):
+        line_out[i] = line_in[i // int(k)]
+"""
+
+EVERY_KTH_BY_ZERO = """
+import sys, numpy as np, capsules
+from scipy import ndimage
+mod = capsules.load(sys.argv[1], cache=sys.argv[2])
+image = np.arange(12.0).reshape(2, 6)
+print(ndimage.generic_filter1d(image, mod.every_kth.lowlevel(k=2), 1)[1].tolist())
+try:
+    ndimage.generic_filter1d(image, mod.every_kth.lowlevel(k=0), 1)
+except capsules.KernelError as err:
+    print(type(err.__cause__).__name__)
+"""
+
+
+def test_a_natural_line_kernel_through_pointers_raises_for_an_integer_division_by_zero(write_kernel, cache_dir):
+    lines = _printed(EVERY_KTH_BY_ZERO, write_kernel(EVERY_KTH, "every_kth.py"), cache_dir)
+    assert lines == ["[6.0, 6.0, 7.0, 7.0, 8.0, 8.0]", "ZeroDivisionError"]
 
 
 SHORT_AND_LONG_LOOPS = """
