@@ -168,8 +168,8 @@ def moving_average(input_line, input_length, output_line, output_length, user_da
     start = size - m
     for i in range(output_length):
         s = 0.0
-        for j in range(i + start, i + size):
-            s += input_line[j]
+        for k in range(m):  # a count the same for every i: the compiler can run several windows at once
+            s += input_line[i + start + k]
         output_line[i] = s / m
     return 1
 

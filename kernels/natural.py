@@ -77,6 +77,6 @@ def moving_average(line_in, line_out, length):
         raise ValueError("length must equal the filter size")
     for i in range(len(line_out)):
         s = 0.0
-        for j in range(i, i + m):
-            s += line_in[j]
+        for k in range(m):
+            s += line_in[i + k]
         line_out[i] = s / m
