@@ -85,7 +85,7 @@ class NaturalSpec:
     # measures with len(): a twin of the function can take SciPy's raw
     # pointers and their lengths instead, with no view to build on every
     # call (see pointer_twin)
-    indexed_only: tuple[str, ...] = ()
+    as_pointers: tuple[str, ...] = ()
     # parameters fixed at build time, as literals the compiler can fold and
     # unroll with; they are no longer passed at run time
     constants: tuple[tuple[str, float], ...] = ()
@@ -193,11 +193,11 @@ def _parse(body: str, defs: dict[str, ast.FunctionDef], path: str, line: int, so
             "they must be the same names in the same order",
             **where,
         )
-    indexed = tuple(p for p in provided if _indexed_only(node, p))
-    return NaturalSpec(role, name, provided, parameters, path, line, source_line, indexed)
+    pointers = tuple(p for p in provided if _pointer_will_do(node, p))
+    return NaturalSpec(role, name, provided, parameters, path, line, source_line, pointers)
 
 
-def _indexed_only(node: ast.FunctionDef, name: str) -> bool:
+def _pointer_will_do(node: ast.FunctionDef, name: str) -> bool:
     """Whether every use of ``name`` in the function is a single-index subscript or ``len(name)``.
 
     Not where the function defines functions (which could capture it), has
@@ -309,7 +309,7 @@ def takes_pointers(spec: NaturalSpec, checked: bool) -> bool:
 
     A checked build keeps the views, whose subscripts it checks.
     """
-    return spec.role in ("filter1d", "mapping") and not checked and set(spec.provided) <= set(spec.indexed_only)
+    return spec.role in ("filter1d", "mapping") and not checked and set(spec.provided) <= set(spec.as_pointers)
 
 
 _HELPERS = '''
