@@ -25,8 +25,10 @@ mapping        ``out_coords``: 1-D int64 view      input coordinates (tuple
 For each natural kernel we append a small pythran function with a raw
 ``#pythran export capsule`` signature that unpacks the pointers into views
 (no copy), reads the parameters out of user_data, calls the user's function
-and writes or returns its result.  The comment leaves the file valid Python
-and valid pythran.
+and writes or returns its result.  A line kernel or mapping that only
+indexes its lines or coordinates and takes their ``len()`` is called
+through a twin that takes the pointers themselves (:func:`pointer_twin`).
+The comment leaves the file valid Python and valid pythran.
 
 A *checked* build also rewrites the module's division and modulo into
 versions that raise ZeroDivisionError, bounds-checks the views' subscripts,
