@@ -79,6 +79,27 @@ def test_negative_indices_count_from_the_end_as_in_python(write_kernel, cache_di
     assert np.array_equal(flipped[:-1], image[1:])  # input row = output row + 1
 
 
+TYPE_ERROR_IN_A_LINE_KERNEL = """
+import math
+
+
+#capsules filter1d smooth(line_in, line_out)
+def smooth(line_in, line_out):
+    n = len(line_out)
+    for i in range(n):
+        line_out[i] = line_in[i] + "x"
+"""
+
+
+@pytest.mark.parametrize("checked", [False, True], ids=["twin", "views"])
+def test_a_type_error_in_a_line_kernel_names_the_users_line(write_kernel, cache_dir, checked):
+    # found where pythran types the code the exports call: the kernel's twin,
+    # which takes pointers, in the default build; the function itself, with views, in the checked one
+    path = write_kernel(TYPE_ERROR_IN_A_LINE_KERNEL, "smooth.py")
+    with pytest.raises(capsules.BuildError, match=rf"^{re.escape(str(path))}:8: pythran: Invalid operand"):
+        capsules.build([path], cache=cache_dir, checked=checked)
+
+
 def test_natural_py_is_the_users_function(load_kernel):
     kernel = load_kernel("natural").local_range
     assert kernel.py(np.array([3.0, -1.0, 2.0])) == 4.0
