@@ -563,7 +563,7 @@ def _asks(spec: ExportSpec, sig: Signature) -> bool:
     calls; a failure's NaN ends the integration.  The countdown would cost
     it 1% (a one-line integrand, benchmarks/RESULTS.md).
     """
-    return not (sig.form.ret == "double" and spec.straight)
+    return not _straight_integrand(spec, sig)
 
 
 def _padded(spec: ExportSpec, sig: Signature) -> bool:
@@ -572,6 +572,11 @@ def _padded(spec: ExportSpec, sig: Signature) -> bool:
     Not one with a loop: gcc realigned the stack of a vectorized integrand
     whose frame held the pad (nine more instructions on every call).
     """
+    return _straight_integrand(spec, sig)
+
+
+def _straight_integrand(spec: ExportSpec, sig: Signature) -> bool:
+    """Whether the kernel is an integrand (quad's forms) with no loop that calls only math (ExportSpec.straight)."""
     return sig.form.ret == "double" and spec.straight
 
 
