@@ -195,31 +195,32 @@ def _parse(body: str, defs: dict[str, ast.FunctionDef], path: str, line: int, so
             "they must be the same names in the same order",
             **where,
         )
-    pointers = tuple(p for p in provided if _pointer_will_do(node, p))
-    return NaturalSpec(role, name, provided, parameters, path, line, source_line, pointers)
+    return NaturalSpec(role, name, provided, parameters, path, line, source_line, _as_pointers(node, provided))
 
 
-def _pointer_will_do(node: ast.FunctionDef, name: str) -> bool:
-    """Whether every use of ``name`` in the function is a single-index subscript or ``len(name)``.
+def _as_pointers(node: ast.FunctionDef, provided: tuple[str, ...]) -> tuple[str, ...]:
+    """The provided arguments whose every use in the function is a single-index subscript or ``len(name)``.
 
-    Not where the function defines functions (which could capture it), has
-    defaults (the twin adds arguments after the others), or calls itself
-    (the twin would call the function that takes views).
+    None where the function defines functions (which could capture them),
+    has defaults (the twin adds arguments after the others), or calls
+    itself (the twin would call the function that takes views).
     """
     if node.args.defaults or node.args.kwonlyargs or node.args.vararg or node.args.kwarg:
-        return False
-    allowed = set()
+        return ()
+    allowed, uses = set(), []
     for sub in ast.walk(node):
         if sub is not node and isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-            return False
+            return ()
         if isinstance(sub, ast.Name) and sub.id == node.name:
-            return False
+            return ()
         if isinstance(sub, ast.Subscript) and not isinstance(sub.slice, (ast.Slice, ast.Tuple)):
             allowed.add(id(sub.value))
         elif _is_len(sub):
             allowed.add(id(sub.args[0]))
-    uses = [n for n in ast.walk(node) if isinstance(n, ast.Name) and n.id == name]
-    return all(id(n) in allowed for n in uses)
+        elif isinstance(sub, ast.Name) and sub.id in provided:
+            uses.append(sub)
+    refused = {n.id for n in uses if id(n) not in allowed}
+    return tuple(p for p in provided if p not in refused)
 
 
 def _is_len(node: ast.AST) -> bool:
@@ -306,7 +307,7 @@ def adapters(
     return "\n".join(parts)
 
 
-def takes_pointers(spec: NaturalSpec, checked: bool) -> bool:
+def _takes_pointers(spec: NaturalSpec, checked: bool) -> bool:
     """Whether the kernel's adapter calls its pointer twin: a line kernel's or a mapping's, outside checked builds.
 
     A checked build keeps the views, whose subscripts it checks.
@@ -373,7 +374,7 @@ def _adapter(spec: NaturalSpec, node: ast.FunctionDef, checked: bool, division: 
     fixed = dict(spec.constants)
     runtime = {p: i for i, p in enumerate(spec.runtime_parameters)}
     params = ", ".join(repr(fixed[p]) if p in fixed else f"ud[{runtime[p]}]" for p in spec.parameters)
-    twin = f"\n\n{pointer_twin(spec, node, division)}\n" if takes_pointers(spec, checked) else ""
+    twin = f"\n\n{pointer_twin(spec, node, division)}\n" if _takes_pointers(spec, checked) else ""
     body = _BODIES[spec.role](spec, params, checked)
     return f"{twin}\n\n#pythran export capsule {spec.entry}({spec.export_types()})\n{body}\n"
 
@@ -416,7 +417,7 @@ def _filter(spec: NaturalSpec, params: str, checked: bool) -> str:
 
 
 def _filter1d(spec: NaturalSpec, params: str, checked: bool) -> str:
-    if takes_pointers(spec, checked):
+    if _takes_pointers(spec, checked):
         # SciPy's lines as they are: the entry point's path for kept promises
         # (adapters.py) then lets the compiler see that they do not overlap
         args = ", ".join(["li", "lo"] + ([params] if params else []) + ["nin", "nout"])
@@ -440,7 +441,7 @@ def _filter1d(spec: NaturalSpec, params: str, checked: bool) -> str:
 
 def _mapping(spec: NaturalSpec, params: str, checked: bool) -> str:
     # a coordinate view costs an allocation per pixel: the twin takes the raw pointer
-    if takes_pointers(spec, checked):
+    if _takes_pointers(spec, checked):
         call = f"{spec.twin}({', '.join(['oc'] + ([params] if params else []) + ['orank'])})"
     else:
         call = f"{spec.name}({', '.join(['_capsules_as_array(oc, orank)'] + ([params] if params else []))})"
