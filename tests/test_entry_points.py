@@ -252,6 +252,14 @@ def line_spread(input_line, input_length, output_line, output_length, user_data)
 """
 
 
+def _skip_unless_gcc(module: capsules.KernelModule, why: str, *, native: bool = True, x86_64: bool = True) -> None:
+    """Skip the test, saying ``why``, unless gcc built the module (for the host's instruction set, on x86-64)."""
+    command = (module.entry.directory / "build.log").read_text()
+    if (not command.startswith(("g++", "c++")) or (native and "-march=native" not in command)
+            or (x86_64 and platform.machine() != "x86_64")):
+        pytest.skip(why)
+
+
 def _entry_assembly(module: capsules.KernelModule, name: str, work) -> str:
     """The assembly gcc makes of one entry point, from the module's C++ and its build's own compile command."""
     entry = module.entry
@@ -271,9 +279,7 @@ def _entry_assembly(module: capsules.KernelModule, name: str, work) -> str:
 def test_a_footprint_kernel_prefers_short_vectors_and_a_line_kernel_does_not(write_kernel, cache_dir, tmp_path):
     path = write_kernel(SHORT_AND_LONG_LOOPS, "spreads.py")
     module = capsules.load(path, cache=cache_dir)
-    command = (module.entry.directory / "build.log").read_text()
-    if not command.startswith(("g++", "c++")) or "-march=native" not in command:
-        pytest.skip("the preference is for gcc with the host's instruction set")
+    _skip_unless_gcc(module, "the preference is for gcc with the host's instruction set", x86_64=False)
     line = _entry_assembly(module, "line_spread", tmp_path)
     if "%zmm" not in line:
         pytest.skip("gcc uses no 512-bit vectors on this CPU: nothing to prefer")
@@ -329,9 +335,7 @@ def test_window_sums_run_several_windows_at_once_and_keep_their_order(write_kern
     module.window_mean.py(line, 3, expected, 5, None)
     np.testing.assert_array_equal(out, expected)
     assert np.signbit(out).all()  # 0.0 / -1: -0.0, as in Python
-    command = (module.entry.directory / "build.log").read_text()
-    if not command.startswith(("g++", "c++")) or "-march=native" not in command or platform.machine() != "x86_64":
-        pytest.skip("the vector code checked below is gcc's for an x86-64 host's instruction set")
+    _skip_unless_gcc(module, "the vector code checked below is gcc's for an x86-64 host's instruction set")
     # several windows at a time: one packed division for several outputs
     assert re.search(r"\bvdivpd\b", _entry_assembly(module, "window_mean_kept", tmp_path))
 
@@ -352,9 +356,7 @@ def test_a_straight_integrand_calls_libm_from_a_frame_of_at_least_40_bytes(write
     module = capsules.load(path, cache=cache_dir)
     # the same values as Python's, so quad takes the same steps to the same answer
     assert integrate.quad(module.osc.lowlevel(), -3, 3, limit=200) == integrate.quad(module.osc.py, -3, 3, limit=200)
-    command = (module.entry.directory / "build.log").read_text()
-    if not command.startswith(("g++", "c++")) or platform.machine() != "x86_64":
-        pytest.skip("the frame checked below is gcc's on x86-64")
+    _skip_unless_gcc(module, "the frame checked below is gcc's on x86-64", native=False)
     # gcc's own frame for it is 24 bytes: its libm calls would push their
     # return address where SciPy's quad thunk saved rbp (CAPSULES_FRAME_PAD)
     frame = re.search(r"^\s*subq\s+\$(\d+), %rsp$", _entry_assembly(module, "osc", tmp_path), re.M)
@@ -379,8 +381,6 @@ def test_a_natural_line_kernel_runs_several_windows_at_once_too(write_kernel, ca
     for size in (1, 2, 3, 8, 9, 25):  # SciPy's Python form of a line kernel is the natural one
         np.testing.assert_array_equal(ndimage.generic_filter1d(image, module.window_mean.lowlevel(), size),
                                       ndimage.generic_filter1d(image, module.window_mean.py, size))
-    command = (module.entry.directory / "build.log").read_text()
-    if not command.startswith(("g++", "c++")) or "-march=native" not in command or platform.machine() != "x86_64":
-        pytest.skip("the vector code checked below is gcc's for an x86-64 host's instruction set")
+    _skip_unless_gcc(module, "the vector code checked below is gcc's for an x86-64 host's instruction set")
     # the lines reach it as SciPy's pointers, which the path for kept promises declares apart
     assert re.search(r"\bvdivpd\b", _entry_assembly(module, "window_mean_kept", tmp_path))
