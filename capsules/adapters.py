@@ -11,7 +11,9 @@ One exported function, ``capsules_exports_v1``, returns a tuple of
 SciPy signature string (a literal in the binary, so it lives as long as the
 binary) and the kind is what pythran inferred, for the build to check.
 
-A :func:`prologue` goes before pythran's C++: in every build it makes a
+A :func:`prologue` goes before pythran's C++: in every build it includes
+only the scalar part of xsimd (pythran's vector code is not compiled, and
+the rest of xsimd took a quarter of a compile), it makes a
 failed allocation throw instead of handing pythran a null pointer, and in a
 checked build it replaces pythran's raw pointer type with one that knows how
 many items SciPy passed behind it, so that every subscript of a raw pointer
@@ -29,6 +31,34 @@ EXPORTS_SYMBOL = "capsules_exports_v1"
 # A checked build's user_data copy starts right after two int64: this magic
 # number ("capsules" in ASCII) and the number of items (see capsules.load).
 USER_DATA_MAGIC = 0x63617073756C6573
+
+# Before everything pythran includes: xsimd's scalar part alone.
+_SCALAR_XSIMD = r"""
+// ---- capsules: xsimd's scalar functions, without its vector types ----
+// pythran's numpy functions call xsimd's (xsimd::floor of a double is
+// std::floor), so their headers include all of xsimd, with the registers
+// and CPU detection of every instruction set it knows; its vector code is
+// compiled only with -DUSE_XSIMD, which a build does not pass.  That
+// include took 0.9 s of the 3.4 s compile of kernels/filters.py, which has
+// one `//` (pythran's floor_divide).  Here is the part xsimd itself
+// includes for a CPU it has no vectors for (xsimd.hpp's own macros, its
+// config, its scalar functions); xsimd.hpp is then skipped.  The object
+// code is the same byte for byte.  -DCAPSULES_FULL_XSIMD includes it all.
+#if !defined(USE_XSIMD) && !defined(CAPSULES_FULL_XSIMD) && !defined(XSIMD_HPP) \
+    && __has_include(<xsimd/arch/xsimd_scalar.hpp>)
+#define XSIMD_HPP
+#if defined(__FAST_MATH__)
+#define XSIMD_NO_DENORMALS
+#define XSIMD_NO_INFINITIES
+#define XSIMD_NO_NANS
+#endif
+#define XSIMD_NO_DISCARD [[nodiscard]]
+#define XSIMD_IF_CONSTEXPR if constexpr
+#include <xsimd/config/xsimd_config.hpp>
+#include <xsimd/config/xsimd_inline.hpp>
+#include <xsimd/arch/xsimd_scalar.hpp>
+#endif
+"""
 
 _ALLOCATION = r"""
 // ---- capsules: before pythran's headers ----
@@ -182,7 +212,7 @@ def prologue(checked: bool = False) -> str:
     It is guarded like a header: a build may include it precompiled, with
     the headers that follow it, before the C++ that starts with it.
     """
-    body = _ALLOCATION + (_CHECKED_POINTER if checked else "")
+    body = _SCALAR_XSIMD + _ALLOCATION + (_CHECKED_POINTER if checked else "")
     return f"#ifndef CAPSULES_PROLOGUE\n#define CAPSULES_PROLOGUE{body}#endif  // CAPSULES_PROLOGUE\n"
 
 _PRELUDE = r"""
