@@ -13,7 +13,7 @@ binary) and the kind is what pythran inferred, for the build to check.
 
 A :func:`prologue` goes before pythran's C++: in every build it includes
 only the scalar part of xsimd (pythran's vector code is not compiled, and
-the rest of xsimd took a quarter of a compile), it makes a
+the rest of xsimd took a quarter of kernels/filters.py's compile), it makes a
 failed allocation throw instead of handing pythran a null pointer, and in a
 checked build it replaces pythran's raw pointer type with one that knows how
 many items SciPy passed behind it, so that every subscript of a raw pointer
