@@ -39,12 +39,15 @@ _SCALAR_XSIMD = r"""
 // std::floor), so their headers include all of xsimd, with the registers
 // and CPU detection of every instruction set it knows; its vector code is
 // compiled only with -DUSE_XSIMD, which a build does not pass.  That
-// include took 0.9 s of the 3.4 s compile of kernels/filters.py, which has
-// one `//` (pythran's floor_divide).  Here is the part xsimd itself
-// includes for a CPU it has no vectors for (xsimd.hpp's own macros, its
-// config, its scalar functions); xsimd.hpp is then skipped.  The object
-// code is the same byte for byte.  -DCAPSULES_FULL_XSIMD includes it all.
+// include took 0.8 s of the 2.85 s compile of kernels/filters.py, which has
+// one `//` (pythran's floor_divide).  Here is what xsimd includes for a CPU
+// it has no vectors for (xsimd.hpp's own macros, its config, its scalar
+// functions) but its aligned allocator, which pythran uses only with
+// -DUSE_XSIMD and which includes the registers of every instruction set;
+// xsimd.hpp is then skipped.  The object code is the same byte for byte.
+// -DCAPSULES_FULL_XSIMD includes it all.
 #if !defined(USE_XSIMD) && !defined(CAPSULES_FULL_XSIMD) && !defined(XSIMD_HPP) \
+    && __has_include(<xsimd/config/xsimd_config.hpp>) && __has_include(<xsimd/config/xsimd_inline.hpp>) \
     && __has_include(<xsimd/arch/xsimd_scalar.hpp>)
 #define XSIMD_HPP
 #if defined(__FAST_MATH__)
