@@ -157,9 +157,14 @@ def is_comment(line: str) -> bool:
     return _COMMENT.match(line) is not None
 
 
+def functions(tree: ast.Module) -> dict[str, ast.FunctionDef]:
+    """A module's top-level functions by name: the defs a ``#capsules`` comment may name."""
+    return {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+
+
 def find(text: str, path: str | Path, tree: ast.Module) -> tuple[list[NaturalSpec], list[CapsulesError]]:
     """Every ``#capsules`` comment of a kernel file, checked against the defs it names."""
-    defs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    defs = functions(tree)
     specs: list[NaturalSpec] = []
     errors: list[CapsulesError] = []
     for lineno, line in enumerate(text.splitlines(), start=1):
@@ -291,17 +296,16 @@ def _names(text: str | None) -> tuple[str, ...]:
 
 
 def adapters(
-    specs: list[NaturalSpec], tree: ast.Module, *, checked: bool = False, division: bool = False
+    specs: list[NaturalSpec], defs: Mapping[str, ast.FunctionDef], *, checked: bool = False, division: bool = False
 ) -> str:
     """Pythran source to append to a module: the helpers and one raw capsule per natural kernel.
 
-    ``tree``: the module's.  ``division``: the module's ``//`` and ``%`` were
-    rewritten to the integer-division helpers.
+    ``defs``: the module's :func:`functions`.  ``division``: the module's
+    ``//`` and ``%`` were rewritten to the integer-division helpers.
     """
     if not specs and not checked and not division:
         return ""
     helpers = _CHECKED_HELPERS if checked else _DIVISION_HELPERS if division else ""
-    defs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
     parts = [_HELPERS.format(checked=helpers)]
     parts += [_adapter(spec, defs[spec.name], checked, division) for spec in specs]
     return "\n".join(parts)

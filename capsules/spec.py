@@ -198,7 +198,8 @@ def _scan(path: str | Path, text: str, checked: bool, constants: Constants | Non
         naturals, problems = natural.specialize(naturals, constants)
         errors += problems
     division = not checked and natural.has_integer_division(tree)
-    generated = natural.adapters(naturals, tree, checked=checked, division=division)
+    defs = natural.functions(tree)
+    generated = natural.adapters(naturals, defs, checked=checked, division=division)
     exports = _scan_text(text, tree, str(path), errors)
     if generated:
         made = _scan_text(generated, ast.parse(generated), str(path), errors)
@@ -214,12 +215,12 @@ def _scan(path: str | Path, text: str, checked: bool, constants: Constants | Non
     if checked or division:  # else the user's text is compiled as it is
         directives = ["\n".join(line.strip() for line in block) for _, block in _export_blocks(text.splitlines())]
         body, lines = natural.rewritten_module(text, naturals, directives, checked=checked)
-    lines = {**lines, **_adapter_lines(generated, naturals, tree, offset=len(body.splitlines()))}
+    lines = {**lines, **_adapter_lines(generated, naturals, defs, offset=len(body.splitlines()))}
     return Scan(str(path), tuple(_merge_overloads(exports)), tuple(errors), body + generated, lines)
 
 
 def _adapter_lines(
-    generated: str, naturals: list[natural.NaturalSpec], tree: ast.Module, offset: int
+    generated: str, naturals: list[natural.NaturalSpec], defs: Mapping[str, ast.FunctionDef], offset: int
 ) -> dict[int, int]:
     """Each line of the generated code -> the user's line that errors there are about.
 
@@ -229,8 +230,7 @@ def _adapter_lines(
     if not generated:
         return {}
     comment = {spec.entry: spec.line for spec in naturals}
-    originals = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
-    twins = {spec.twin: originals[spec.name] for spec in naturals}
+    twins = {spec.twin: defs[spec.name] for spec in naturals}
     lines = {}
     for node in ast.parse(generated).body:
         if isinstance(node, ast.FunctionDef) and node.name in comment:
