@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+import subprocess
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -52,3 +54,25 @@ def write_kernel(tmp_path: Path) -> Callable[[str, str], Path]:
         return path
 
     return write
+
+
+@pytest.fixture
+def assemble(tmp_path: Path) -> Callable[..., tuple[str, str]]:
+    """``assemble(module, name, *flags)``: a built module's C++ compiled to assembly by its build's own command.
+
+    The command is the build log's first (a split build's part 0, compiled
+    whole here), with ``flags`` added; returns the assembly and what the
+    compiler printed.
+    """
+
+    def run(module: capsules.KernelModule, name: str, *flags: str) -> tuple[str, str]:
+        entry = module.entry
+        command = shlex.split((entry.directory / "build.log").read_text().splitlines()[0])
+        source = next(i for i, arg in enumerate(command) if arg.endswith(".cpp"))
+        command = [arg for arg in command[:source] if arg not in ("-shared", "-c") and not arg.startswith("-DCAPSULES_PART")]
+        listing = tmp_path / f"{name}.s"
+        done = subprocess.run([*command, *flags, "-S", str(entry.directory / f"{entry.module_name}.cpp"),
+                               "-o", str(listing)], check=True, capture_output=True, text=True)
+        return listing.read_text(), done.stderr
+
+    return run

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ctypes
 import platform
 import re
-import shlex
 import signal
 import subprocess
 import sys
@@ -260,30 +259,24 @@ def _skip_unless_gcc(module: capsules.KernelModule, why: str, *, native: bool = 
         pytest.skip(why)
 
 
-def _entry_assembly(module: capsules.KernelModule, name: str, work) -> str:
+def _entry_assembly(assemble, module: capsules.KernelModule, name: str) -> str:
     """The assembly gcc makes of one entry point, from the module's C++ and its build's own compile command."""
-    entry = module.entry
-    command = shlex.split((entry.directory / "build.log").read_text().splitlines()[0])
-    source = next(i for i, arg in enumerate(command) if arg.endswith(".cpp"))
-    command = [arg for arg in command[:source] if not arg.startswith("-DCAPSULES_PART")]
-    listing = work / "entries.s"
-    subprocess.run([*command, "-S", str(entry.directory / f"{entry.module_name}.cpp"), "-o", str(listing)],
-                   check=True, capture_output=True)
+    listing, _ = assemble(module, "entries")
     # the static function's mangled name: _ZL<length>capsules_entry_<name><parameter types>
     mangled = f"_ZL{len('capsules_entry_' + name)}capsules_entry_{name}"
-    body = re.search(rf"^({mangled}\w+):\n(.*?)^\s*\.size\s+\1,", listing.read_text(), re.M | re.S)
+    body = re.search(rf"^({mangled}\w+):\n(.*?)^\s*\.size\s+\1,", listing, re.M | re.S)
     assert body is not None, f"no entry point for {name} in the assembly"
     return body.group(2)
 
 
-def test_a_footprint_kernel_prefers_short_vectors_and_a_line_kernel_does_not(write_kernel, cache_dir, tmp_path):
+def test_a_footprint_kernel_prefers_short_vectors_and_a_line_kernel_does_not(write_kernel, cache_dir, assemble):
     path = write_kernel(SHORT_AND_LONG_LOOPS, "spreads.py")
     module = capsules.load(path, cache=cache_dir)
     _skip_unless_gcc(module, "the preference is for gcc with the host's instruction set", x86_64=False)
-    line = _entry_assembly(module, "line_spread", tmp_path)
+    line = _entry_assembly(assemble, module, "line_spread")
     if "%zmm" not in line:
         pytest.skip("gcc uses no 512-bit vectors on this CPU: nothing to prefer")
-    footprint = _entry_assembly(module, "footprint_spread", tmp_path)
+    footprint = _entry_assembly(assemble, module, "footprint_spread")
     assert "%zmm" not in footprint and "%ymm" in footprint
     # the same operations in the same order: the results do not change
     image = np.random.default_rng(3).standard_normal((40, 30)) * 5.0 + 2.0
@@ -318,7 +311,7 @@ def _python_lines(kernel, image: np.ndarray, size: int) -> np.ndarray:
     return ndimage.generic_filter1d(image, line, size)
 
 
-def test_window_sums_run_several_windows_at_once_and_keep_their_order(write_kernel, cache_dir, tmp_path):
+def test_window_sums_run_several_windows_at_once_and_keep_their_order(write_kernel, cache_dir, assemble):
     path = write_kernel(WINDOW_SUMS, "windows.py")
     module = capsules.load(path, cache=cache_dir)
     image = np.random.default_rng(5).standard_normal((7, 300)) * 1e3
@@ -337,7 +330,7 @@ def test_window_sums_run_several_windows_at_once_and_keep_their_order(write_kern
     assert np.signbit(out).all()  # 0.0 / -1: -0.0, as in Python
     _skip_unless_gcc(module, "the vector code checked below is gcc's for an x86-64 host's instruction set")
     # several windows at a time: one packed division for several outputs
-    assert re.search(r"\bvdivpd\b", _entry_assembly(module, "window_mean_kept", tmp_path))
+    assert re.search(r"\bvdivpd\b", _entry_assembly(assemble, module, "window_mean_kept"))
 
 
 STRAIGHT_INTEGRAND = """
@@ -351,7 +344,7 @@ def osc(x):
 """
 
 
-def test_a_straight_integrand_calls_libm_from_a_frame_of_at_least_40_bytes(write_kernel, cache_dir, tmp_path):
+def test_a_straight_integrand_calls_libm_from_a_frame_of_at_least_40_bytes(write_kernel, cache_dir, assemble):
     path = write_kernel(STRAIGHT_INTEGRAND, "straight.py")
     module = capsules.load(path, cache=cache_dir)
     # the same values as Python's, so quad takes the same steps to the same answer
@@ -359,7 +352,7 @@ def test_a_straight_integrand_calls_libm_from_a_frame_of_at_least_40_bytes(write
     _skip_unless_gcc(module, "the frame checked below is gcc's on x86-64", native=False)
     # gcc's own frame for it is 24 bytes: its libm calls would push their
     # return address where SciPy's quad thunk saved rbp (CAPSULES_FRAME_PAD)
-    frame = re.search(r"^\s*subq\s+\$(\d+), %rsp$", _entry_assembly(module, "osc", tmp_path), re.M)
+    frame = re.search(r"^\s*subq\s+\$(\d+), %rsp$", _entry_assembly(assemble, module, "osc"), re.M)
     assert frame is not None and int(frame.group(1)) >= 40
 
 
@@ -375,7 +368,7 @@ def window_mean(line_in, line_out):
 """
 
 
-def test_a_natural_line_kernel_runs_several_windows_at_once_too(write_kernel, cache_dir, tmp_path):
+def test_a_natural_line_kernel_runs_several_windows_at_once_too(write_kernel, cache_dir, assemble):
     module = capsules.load(write_kernel(NATURAL_WINDOW_MEANS, "natural_windows.py"), cache=cache_dir)
     image = np.random.default_rng(6).standard_normal((7, 300)) * 1e3
     for size in (1, 2, 3, 8, 9, 25):  # SciPy's Python form of a line kernel is the natural one
@@ -383,4 +376,4 @@ def test_a_natural_line_kernel_runs_several_windows_at_once_too(write_kernel, ca
                                       ndimage.generic_filter1d(image, module.window_mean.py, size))
     _skip_unless_gcc(module, "the vector code checked below is gcc's for an x86-64 host's instruction set")
     # the lines reach it as SciPy's pointers, which the path for kept promises declares apart
-    assert re.search(r"\bvdivpd\b", _entry_assembly(module, "window_mean_kept", tmp_path))
+    assert re.search(r"\bvdivpd\b", _entry_assembly(assemble, module, "window_mean_kept"))

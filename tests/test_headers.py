@@ -4,9 +4,6 @@ are compiled only with -DUSE_XSIMD); the assembly is the same as with all of xsi
 from __future__ import annotations
 
 import re
-import shlex
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,16 +33,10 @@ def mixed(window):
 XSIMD_ARCH = "/xsimd_arch.hpp"
 
 
-def _compile(module: capsules.KernelModule, work: Path, name: str, *extra: str) -> tuple[str, str]:
-    """The module's C++ compiled to assembly by its build's own command (plus ``extra``): the assembly, the headers."""
-    entry = module.entry
-    command = shlex.split((entry.directory / "build.log").read_text().splitlines()[0])
-    source = next(i for i, arg in enumerate(command) if arg.endswith(".cpp"))
-    command = [arg for arg in command[:source] if arg not in ("-shared", "-c") and not arg.startswith("-DCAPSULES_PART")]
-    listing = work / f"{name}.s"
-    done = subprocess.run([*command, *extra, "-H", "-S", str(entry.directory / f"{entry.module_name}.cpp"),
-                           "-o", str(listing)], check=True, capture_output=True, text=True)
-    return _numbered_in_order(listing.read_text()), done.stderr
+def _assembly(assemble, module: capsules.KernelModule, name: str, *flags: str) -> tuple[str, str]:
+    """The module's assembly by its build's own command (plus ``flags``), local labels renumbered; the headers read."""
+    listing, headers = assemble(module, name, "-H", *flags)
+    return _numbered_in_order(listing), headers
 
 
 def _numbered_in_order(assembly: str) -> str:
@@ -57,13 +48,13 @@ def _numbered_in_order(assembly: str) -> str:
     return re.sub(r"\.L\w+", lambda label: names.setdefault(label.group(0), f".L{len(names)}"), assembly)
 
 
-def test_xsimd_is_included_for_its_scalar_functions_only_and_the_assembly_is_the_same(write_kernel, cache_dir, tmp_path):
+def test_xsimd_is_included_for_its_scalar_functions_only_and_the_assembly_is_the_same(write_kernel, cache_dir, assemble):
     module = capsules.load(write_kernel(UFUNCS, "ufuncs.py"), cache=cache_dir)
     image = np.random.default_rng(11).standard_normal((24, 30)) * 2.0
     expected = ndimage.generic_filter(image, module.mixed.py, size=5)
     # numpy's own exp, tanh, ... may round differently from the C library's in the last place
     np.testing.assert_allclose(ndimage.generic_filter(image, module.mixed.lowlevel(), size=5), expected, rtol=1e-13)
-    scalar, scalar_headers = _compile(module, tmp_path, "scalar")
-    whole, whole_headers = _compile(module, tmp_path, "whole", "-DCAPSULES_FULL_XSIMD")
+    scalar, scalar_headers = _assembly(assemble, module, "scalar")
+    whole, whole_headers = _assembly(assemble, module, "whole", "-DCAPSULES_FULL_XSIMD")
     assert XSIMD_ARCH not in scalar_headers and XSIMD_ARCH in whole_headers
     assert scalar == whole
