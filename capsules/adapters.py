@@ -458,8 +458,9 @@ def partition(weights: Sequence[int], count: int) -> list[int]:
     A build split into parts compiles its C++ once per part, each compile on
     a core of its own and generating the code of its part's kernels only;
     the parts are then linked into one binary.  Each compile still parses
-    every header, so the split pays where code generation is a large share
-    of the compile: a module of several kernels.  The heaviest kernel goes
+    the prologue and pythran's core headers, so the split pays where code
+    generation is a large share of the compile: a module of several
+    kernels.  The heaviest kernel goes
     to the lightest part first.  Which part a kernel is compiled in changes
     where its code lies in the binary, never what it computes.
     """
@@ -478,8 +479,19 @@ def _in_part(part: int, text: str, otherwise: str = "") -> str:
 
 
 def _declaration(spec: ExportSpec, sig: Signature) -> str:
-    """The entry point defined in another part, for the exports function (in part 0)."""
-    return f"CAPSULES_ENTRY {sig.form.ret} {entry_name(spec.name)}({_params(sig)});\n"
+    """The entry point and its kind defined in another part, for the exports function (in part 0)."""
+    name = entry_name(spec.name)
+    return f"CAPSULES_ENTRY {sig.form.ret} {name}({_params(sig)});\nCAPSULES_ENTRY const char *{name}_kind();\n"
+
+
+def _kind(spec: ExportSpec) -> str:
+    """The kernel's inferred return type, named where the kernel is compiled.
+
+    A part of a split build may have only its own kernels' C++ (generated
+    part by part): the exports function, in part 0, asks each part.
+    """
+    function = f"capsules_rt::result_t<decltype(&{spec.entry or spec.name})>"
+    return f"CAPSULES_ENTRY const char *{entry_name(spec.name)}_kind() {{ return capsules_rt::kind<{function}>(); }}\n"
 
 
 def _entry(spec: ExportSpec, sig: Signature, where: str, checked: bool) -> str:
@@ -527,6 +539,7 @@ def _entry(spec: ExportSpec, sig: Signature, where: str, checked: bool) -> str:
         f"{asking}{short}CAPSULES_ENTRY {ret} {name}({params}) {{\n"
         f"{test}{pad}"
         f"  return {name}_call({args});\n}}\n{end_short}"
+        f"{_kind(spec)}"
     )
 
 
@@ -659,7 +672,7 @@ def _exports_function(exports: list[tuple[ExportSpec, Signature]]) -> str:
     items = "".join("(sNs)" for _ in exports)
     args = "".join(
         f',\n      "{spec.name}", PyCapsule_New(reinterpret_cast<void*>(&{entry_name(spec.name)}), '
-        f'"{sig.text}", nullptr), capsules_rt::kind<capsules_rt::result_t<decltype(&{spec.entry or spec.name})>>()'
+        f'"{sig.text}", nullptr), {entry_name(spec.name)}_kind()'
         for spec, sig in exports
     )
     return (
