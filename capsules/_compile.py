@@ -1,4 +1,4 @@
-"""The compiler child process: pythran C++ generation, entry points, one compiler call.
+"""The compiler child process: pythran C++ generation, entry points, the compiler calls.
 
 Run as ``python -I .../capsules/_compile.py --serve [PYTHRAN_DIR]`` (what
 ``capsules.workers`` starts), it imports pythran at once, so that the import
@@ -8,8 +8,9 @@ its stdin describes.  A request (JSON) names the private staging directory
 its process then works in, and the log it writes to.  Each build runs in its
 own process so that parallel builds share no global state (pythran has
 plenty), and so that everything pythran and the compiler print goes to the
-build log the parent captures.  The result is written as JSON next to the
-request.
+build log the parent captures.  A build split into parts forks again, a
+process per part, to generate each part's C++ side by side.  The result is
+written as JSON next to the request.
 
 The child depends on nothing but the request: isolated mode (``-I``) keeps
 the current directory, ``PYTHON*`` variables and user site-packages off
@@ -36,7 +37,9 @@ import sys
 import sysconfig
 import time
 import traceback
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -222,27 +225,22 @@ def _make_room(request: dict[str, Any]) -> None:
 
 
 def _compile(request: dict[str, Any]) -> dict[str, Any]:
-    import pythran
     from pythran.spec import spec_parser
 
     timings = {"start": time.perf_counter()}
     source = Path(request["source"]).read_text(encoding="utf-8")
     name, outdir = request["module_name"], Path(request["outdir"])
     specs = spec_parser(source)
-    module, error_checker = pythran.generate_cxx(name, source, specs, module_dir=request["module_dir"])
-    _without_pythrans_capsules(module)
-    cpp, code = outdir / f"{name}.cpp", str(module)
-    parts = request.get("parts")
-    split = _in_parts(code, parts["functions"]) if parts else None
-    code = split if split is not None else code
+    generated = _generate_in_parts(request, source, specs) or _generate_whole(request, source, specs)
+    cpp = outdir / f"{name}.cpp"
     # the prologue goes first: what it declares must precede pythran's headers
-    cpp.write_text(request["prologue"] + code + "\n" + request["entries"])
-    headers = request["prologue"] + _leading_directives(code) if request.get("module_pch", True) else ""
+    cpp.write_text(request["prologue"] + generated.code + "\n" + request["entries"])
+    headers = request["prologue"] + generated.headers if request.get("module_pch", True) else ""
     timings["generate_cxx"] = time.perf_counter()
-    compiles, links = _commands(request, cpp, code, headers, parts["count"] if split is not None else 1)
+    compiles, links = _commands(request, cpp, generated.code, headers, generated.parts)
     at_once = request.get("cores", 1)
     if not (_run_compilers(compiles, at_once) and _run_compilers(links, at_once)):
-        error_checker()  # raises a located PythranTypeError when it can tell why
+        generated.check()  # raises a located PythranTypeError when it can tell why
         raise CompilerFailed("the C++ compiler failed")
     for leftover in outdir.glob("*.part*.o"):
         leftover.unlink()
@@ -252,6 +250,139 @@ def _compile(request: dict[str, Any]) -> dict[str, Any]:
     returns = _returns(outdir / binaries[0], request["exports_symbol"])
     timings["read_returns"] = time.perf_counter()
     return {"ok": True, "binaries": binaries, "returns": returns, "seconds": _phases(timings)}
+
+
+@dataclass(frozen=True)
+class Generated:
+    """pythran's C++ for a build, and how to compile it."""
+
+    code: str  # what follows the prologue, before the entry points
+    headers: str  # the headers it includes (its leading directives), for its precompiled headers
+    parts: int  # compiles of each target: 1 (whole), or one per part (with -DCAPSULES_PART=k)
+    check: Callable[[], None]  # raises a located error, when the compile failed for a reason pythran can tell
+
+
+def _generate_whole(request: dict[str, Any], source: str, specs: Any) -> Generated:
+    """pythran's C++ for the whole module at once, compiled whole or (see _in_parts) in parts."""
+    import pythran
+
+    module, error_checker = pythran.generate_cxx(
+        request["module_name"], source, specs, module_dir=request["module_dir"]
+    )
+    _without_pythrans_capsules(module)
+    code, parts = str(module), request.get("parts")
+    split = _in_parts(code, parts["functions"]) if parts else None
+    if split is None:
+        return Generated(code, _leading_directives(code), 1, error_checker)
+    return Generated(split, _leading_directives(split), parts["count"], error_checker)
+
+
+def _generate_in_parts(request: dict[str, Any], source: str, specs: Any) -> Generated | None:
+    """pythran's C++ generated part by part, all parts at once (a forked process each); None to generate it whole.
+
+    pythran generates the C++ of a module on one core, a quarter of a first
+    build of several kernels.  Each part of a split build needs only its
+    own kernels' C++: the module's source with only those kernels exported
+    (the first part also exports what is not a capsule, and initializes
+    the module).  The code of each function is the C++ the whole module
+    would have, but for the numbering of pythran's typedefs.  The module's
+    C++ then holds each part's under ``#if CAPSULES_PART == k``.  None
+    (generate it whole) where processes cannot be forked, when a part
+    fails (the whole generation then reports the error, as a build in one
+    piece would) and when the kernels use pythran's random generators
+    (state each part would have its own copy of).
+    """
+    parts = request.get("parts")
+    if not parts or not hasattr(os, "fork") or re.search(r"\brandom\b", source):
+        return None  # (a source that never names random cannot use it: no part generated in vain)
+    outdir, count = Path(request["outdir"]), parts["count"]
+    codes = [outdir / f"part{k}.generated" for k in range(count)]
+    running: list[int] = []
+    try:
+        for k in range(count):
+            pid = os.fork()
+            if not pid:
+                _generate_part(request, source, _part_specs(specs, parts["functions"], k), codes[k])
+            running.append(pid)
+        done = []
+        while running:
+            done.append(os.waitstatus_to_exitcode(os.waitpid(running[0], 0)[1]) == 0)
+            running.pop(0)
+    except BaseException as err:
+        for pid in running:  # Ctrl-C, or a failed fork: no part outlives the build
+            _kill(pid)
+        if not isinstance(err, OSError):
+            raise
+        done = [False]
+    texts = [code.read_text() for code in codes] if all(done) else []
+    for k in range(count):
+        _append_log(outdir / f"part{k}.log", keep=all(done))
+        codes[k].unlink(missing_ok=True)
+    if not texts or any(_RANDOM.search(text) for text in texts):
+        return None
+    code = "".join(f"#elif CAPSULES_PART == {k}\n{text}\n" for k, text in enumerate(texts))
+    guard = f"#ifndef CAPSULES_PART\n#error \"generated in parts: compile once per part, -DCAPSULES_PART=0 to {count - 1}\"\n"
+    headers = "".join(_leading_directives(text) for text in texts)
+    return Generated(guard + code + "#endif\n", headers, count, lambda: _generate_whole(request, source, specs).check())
+
+
+def _part_specs(specs: Any, functions: dict[str, int], part: int) -> Any:
+    """The exports of one part: its capsules; part 0 also exports the functions and ufuncs that are not capsules."""
+    from pythran.spec import Spec
+
+    capsules = {name: sig for name, sig in specs.capsules.items() if functions.get(name, 0) == part}
+    if part:
+        return Spec({}, capsules, pkgs=specs.pkgs)
+    return Spec(specs.functions, capsules, specs.ufuncs, specs.pkgs)
+
+
+def _generate_part(request: dict[str, Any], source: str, specs: Any, target: Path) -> None:
+    """In a forked process: one part's C++ into ``target``; its messages into its own log.  Never returns."""
+    import pythran
+
+    status = 1
+    try:
+        _die_with_parent()
+        log = os.open(target.with_suffix(".log"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        module, _ = pythran.generate_cxx(request["module_name"], source, specs, module_dir=request["module_dir"])
+        _without_pythrans_capsules(module)
+        target.write_text(str(module))
+        status = 0
+    except BaseException:  # noqa: BLE001 - the build generates the module whole and reports why
+        traceback.print_exc()
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(status)
+
+
+def _die_with_parent() -> None:
+    """On Linux: killed with the build's process, as its compilers are (a part's generation is useless alone)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
+def _append_log(part_log: Path, keep: bool) -> None:
+    """A part's messages (pythran's warnings) into the build's log, in part order, unless the build starts again."""
+    try:
+        if keep:
+            sys.stdout.write(part_log.read_text(errors="replace"))
+            sys.stdout.flush()
+        part_log.unlink()
+    except FileNotFoundError:
+        pass
 
 
 def _without_pythrans_capsules(module: Any) -> None:
@@ -317,6 +448,10 @@ def _commands(
     return compiles, links
 
 
+# pythran's random generators: state that each part would have a copy of
+_RANDOM = re.compile(r"^#include <pythonic/include/(numpy/)?random/", re.MULTILINE)
+
+
 def _in_parts(code: str, functions: dict[str, int]) -> str | None:
     """pythran's C++ with each export's function defined in its part of a split build only.
 
@@ -329,7 +464,7 @@ def _in_parts(code: str, functions: dict[str, int]) -> str | None:
     generators, local to a compile like the rest of pythran): the build is
     then compiled whole.
     """
-    if re.search(r"^#include <pythonic/include/(numpy/)?random/", code, re.MULTILINE):
+    if _RANDOM.search(code):
         return None
     for function, part in functions.items():
         pattern = rf"^inline\n(typename [^\n]*::{re.escape(function)}::type<[^\n]*\)) *\n\{{\n.*?^\}}\n"

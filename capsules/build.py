@@ -63,8 +63,8 @@ PORTABLE_FLAGS = ("-O3", "-ffp-contract=off", "-g0", *LOOP_FLAGS, *LAYOUT_FLAGS)
 # A checked build turns pythran's asserts on (Python's CFLAGS define NDEBUG).
 CHECKED_FLAGS = ("-UNDEBUG",)
 SUMMARY_LINES = 20
-# A build split across cores parses every header once per part: beyond a few
-# parts the parsing, not the code generation, sets the compile's length.
+# A build split across cores parses pythran's core headers once per part: beyond
+# a few parts the parsing, not the code generation, sets the compile's length.
 MAX_PARTS = 4
 SOURCE_COPY = "source.orig"  # in each entry: the exact source bytes it was built from
 

@@ -58,21 +58,35 @@ def write_kernel(tmp_path: Path) -> Callable[[str, str], Path]:
 
 @pytest.fixture
 def assemble(tmp_path: Path) -> Callable[..., tuple[str, str]]:
-    """``assemble(module, name, *flags)``: a built module's C++ compiled to assembly by its build's own command.
+    """``assemble(module, name, *flags)``: a built module's C++ compiled to assembly by its build's own commands.
 
-    The command is the build log's first (a split build's part 0, compiled
-    whole here), with ``flags`` added; returns the assembly and what the
-    compiler printed.
+    The commands are the build log's compiles of its first target (one, or
+    one per part of a split build), with ``flags`` added; returns the
+    assembly of all parts and what the compiler printed.
     """
 
     def run(module: capsules.KernelModule, name: str, *flags: str) -> tuple[str, str]:
         entry = module.entry
-        command = shlex.split((entry.directory / "build.log").read_text().splitlines()[0])
-        source = next(i for i, arg in enumerate(command) if arg.endswith(".cpp"))
-        command = [arg for arg in command[:source] if arg not in ("-shared", "-c") and not arg.startswith("-DCAPSULES_PART")]
-        listing = tmp_path / f"{name}.s"
-        done = subprocess.run([*command, *flags, "-S", str(entry.directory / f"{entry.module_name}.cpp"),
-                               "-o", str(listing)], check=True, capture_output=True, text=True)
-        return listing.read_text(), done.stderr
+        listings, printed = [], []
+        for k, command in enumerate(_first_compiles((entry.directory / "build.log").read_text())):
+            source = next(i for i, arg in enumerate(command) if arg.endswith(".cpp"))
+            command = [arg for arg in command[:source] if arg not in ("-shared", "-c")]
+            listing = tmp_path / f"{name}.{k}.s"
+            done = subprocess.run([*command, *flags, "-S", str(entry.directory / f"{entry.module_name}.cpp"),
+                                   "-o", str(listing)], check=True, capture_output=True, text=True)
+            listings.append(listing.read_text())
+            printed.append(done.stderr)
+        return "".join(listings), "".join(printed)
 
     return run
+
+
+def _first_compiles(log: str) -> list[list[str]]:
+    """The compiler commands a build log starts with that compile its C++: the first target's, each part once."""
+    lines = log.splitlines()
+    compiler = lines[0].split(" ", 1)[0]
+    commands = [shlex.split(line) for line in lines if line.startswith(f"{compiler} ") and ".cpp " in line]
+    parts = [next((a for a in command if a.startswith("-DCAPSULES_PART=")), None) for command in commands]
+    if parts[0] is None:
+        return commands[:1]
+    return [command for k, command in enumerate(commands) if parts[k] not in parts[:k]]

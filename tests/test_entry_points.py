@@ -262,8 +262,9 @@ def _skip_unless_gcc(module: capsules.KernelModule, why: str, *, native: bool = 
 def _entry_assembly(assemble, module: capsules.KernelModule, name: str) -> str:
     """The assembly gcc makes of one entry point, from the module's C++ and its build's own compile command."""
     listing, _ = assemble(module, "entries")
-    # the static function's mangled name: _ZL<length>capsules_entry_<name><parameter types>
-    mangled = f"_ZL{len('capsules_entry_' + name)}capsules_entry_{name}"
+    # the mangled name: _Z<length>capsules_entry_<name><parameter types>, with an L when static
+    # (not in a split build, whose part 0 names every entry point)
+    mangled = f"_ZL?{len('capsules_entry_' + name)}capsules_entry_{name}"
     body = re.search(rf"^({mangled}\w+):\n(.*?)^\s*\.size\s+\1,", listing, re.M | re.S)
     assert body is not None, f"no entry point for {name} in the assembly"
     return body.group(2)

@@ -3,6 +3,7 @@ exactly what the whole module's binary computes."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -105,9 +106,72 @@ def test_split_build_computes_what_the_whole_build_and_python_compute(
     assert any(".part0.o" in c and ".part1.o" in c and " -c " not in c for c in compiles), "the parts are linked"
     assert not any("CAPSULES_PART" in c for c in _compiles(whole))
     assert not list(split.entry.binary.parent.glob("*.o")), "the parts' objects are not kept"
+    # generated in parts: each part's C++ has its own kernels and none of the other part's
+    sections = _sections(split)
+    functions = json.loads((split.entry.directory / "request.json").read_text())["parts"]["functions"]
+    assert sorted(set(functions.values())) == [0, 1] and len(sections) == 2
+    for function, part in functions.items():
+        assert [f"struct {function}\n" in section for section in sections] == [k == part for k in range(2)]
     for got, same, reference in zip(_results(split), _results(whole), _python(split)):
         np.testing.assert_array_equal(got, same)
         np.testing.assert_array_equal(got, reference)
+
+
+def _sections(module: capsules.KernelModule) -> list[str]:
+    """The C++ pythran generated for each part of a split build (none when it was generated whole)."""
+    cpp = (module.entry.directory / f"{module.entry.module_name}.cpp").read_text()
+    return re.split(r"^#elif CAPSULES_PART == \d+\n", cpp.split("\n#endif  // CAPSULES_PROLOGUE\n", 1)[1], flags=re.M)[1:]
+
+
+RANDOM = """
+import random
+
+
+#pythran export capsule noisy(float64, float64*)
+def noisy(x, data):
+    return x + data[0] * random.random()
+
+
+#pythran export capsule plain(float64, float64*)
+def plain(x, data):
+    return x * data[0]
+"""
+
+
+@pytest.mark.compile
+def test_kernels_drawing_random_numbers_are_generated_and_compiled_whole(
+    write_kernel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = _build(write_kernel(RANDOM), tmp_path / "cache", 2, monkeypatch)
+    assert not _sections(module)
+    assert not any("CAPSULES_PART" in c for c in _compiles(module))
+    value, _ = integrate.quad(module.noisy.lowlevel([0.0]), 0.0, 2.0)
+    assert value == 2.0  # x + 0 * random(): the generator ran, its draw was multiplied by 0
+    assert integrate.quad(module.plain.lowlevel([3.0]), 0.0, 2.0)[0] == pytest.approx(6.0, rel=1e-14)
+
+
+UNBOUND = """
+#pythran export capsule fine(float64, float64*)
+def fine(x, data):
+    return x * data[0]
+
+
+#pythran export capsule unbound(float64, float64*)
+def unbound(x, data):
+    return x + nowhere(data[0])
+"""
+
+
+@pytest.mark.compile
+@pytest.mark.parametrize("cores", [1, 2])
+def test_an_error_pythran_finds_in_one_part_is_reported_as_for_the_whole_module(
+    write_kernel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cores: int
+) -> None:
+    path = write_kernel(UNBOUND)
+    monkeypatch.setenv("CAPSULES_CORES", str(cores))
+    with pytest.raises(capsules.BuildError) as info:
+        capsules.build([path], cache=tmp_path / "cache")
+    assert str(info.value).splitlines()[0] == f"{path}:8: pythran: Unbound identifier nowhere"
 
 
 @pytest.mark.compile
