@@ -230,16 +230,24 @@ def _compile(request: dict[str, Any]) -> dict[str, Any]:
     timings = {"start": time.perf_counter()}
     source = Path(request["source"]).read_text(encoding="utf-8")
     name, outdir = request["module_name"], Path(request["outdir"])
-    specs = spec_parser(source)
-    generated = _generate_in_parts(request, source, specs) or _generate_whole(request, source, specs)
     cpp = outdir / f"{name}.cpp"
-    # the prologue goes first: what it declares must precede pythran's headers
-    cpp.write_text(request["prologue"] + generated.code + "\n" + request["entries"])
-    headers = request["prologue"] + generated.headers if request.get("module_pch", True) else ""
-    timings["generate_cxx"] = time.perf_counter()
-    compiles, links = _commands(request, cpp, generated.code, headers, generated.parts)
-    at_once = request.get("cores", 1)
-    if not (_run_compilers(compiles, at_once) and _run_compilers(links, at_once)):
+    early = _EarlyCompile.start(request, cpp)
+    try:
+        specs = spec_parser(source)
+        generated = _generate_in_parts(request, source, specs) or _generate_whole(request, source, specs)
+        # the prologue goes first: what it declares must precede pythran's headers
+        _replace(cpp, request["prologue"] + generated.code + "\n" + request["entries"])
+        headers = request["prologue"] + generated.headers if request.get("module_pch", True) else ""
+        timings["generate_cxx"] = time.perf_counter()
+        compiles, links = _commands(request, cpp, generated.code, headers, generated.parts)
+        compiled = early.finish(compiles, links, cpp, len(request["prologue"])) if early else None
+    finally:
+        if early:
+            early.stop()
+    if compiled is None:
+        at_once = request.get("cores", 1)
+        compiled = _run_compilers(compiles, at_once) and _run_compilers(links, at_once)
+    if not compiled:
         generated.check()  # raises a located PythranTypeError when it can tell why
         raise CompilerFailed("the C++ compiler failed")
     for leftover in outdir.glob("*.part*.o"):
@@ -250,6 +258,70 @@ def _compile(request: dict[str, Any]) -> dict[str, Any]:
     returns = _returns(outdir / binaries[0], request["exports_symbol"])
     timings["read_returns"] = time.perf_counter()
     return {"ok": True, "binaries": binaries, "returns": returns, "seconds": _phases(timings)}
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write ``path`` anew (a new file, so that a compiler that opened the old one reads the old one)."""
+    temporary = path.with_name(f".{path.name}.new")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+class _EarlyCompile:
+    """A whole build's compile, started before pythran generates the C++, on a core that would idle meanwhile.
+
+    gcc reads ``NAME.cpp`` as it is when the compile starts: the prologue
+    and an ``#include "/dev/stdin"``.  It parses the prologue and pythran's
+    core headers (0.55 s, most of a one-kernel module's compile) while
+    pythran generates the rest, which then reaches it on its stdin, after a
+    ``#line`` that numbers it as in the whole ``NAME.cpp`` written
+    meanwhile.  The compiler reads the same text as from that file, so the
+    log's command compiles that file to the same binary.  Only for the
+    command the build would run anyway: when the generated C++ asks for
+    another (BLAS, the module's own precompiled headers), the early compile
+    is stopped and that command runs instead.
+    """
+
+    def __init__(self, command: list[str], process: subprocess.Popen) -> None:
+        self.command, self.process = command, process
+
+    @classmethod
+    def start(cls, request: dict[str, Any], cpp: Path) -> _EarlyCompile | None:
+        """The early compile of a build, or None: a split or portable build, or one with no core to spare."""
+        if request.get("parts") or len(request["targets"]) != 1 or request.get("cores", 1) < 2:
+            return None
+        if not os.path.exists("/dev/stdin"):
+            return None
+        compiles, _ = _commands(request, cpp, "", "", 1, record=False)
+        if not _is_gcc(compiles[0][0]):
+            return None
+        cpp.write_text(request["prologue"] + '#include "/dev/stdin"\n')
+        try:
+            # a group of its own: the driver's cc1plus and as are stopped with it (see stop)
+            process = subprocess.Popen(compiles[0], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError:
+            return None  # reported by the compile that follows
+        return cls(compiles[0], process)
+
+    def finish(self, compiles: list[list[str]], links: list[list[str]], cpp: Path, head: int) -> bool | None:
+        """Give the compiler the rest of ``cpp`` (from character ``head``); whether it succeeded, None if not the build's command."""
+        if compiles != [self.command] or links:
+            return None
+        text = cpp.read_text()
+        line = text.count("\n", 0, head) + 1
+        quoted = str(cpp).replace("\\", "\\\\").replace('"', '\\"')
+        out, _ = self.process.communicate(f'#line {line} "{quoted}"\n{text[head:]}'.encode())
+        return _report(self.command, subprocess.CompletedProcess(self.command, self.process.returncode, out))
+
+    def stop(self) -> None:
+        """Stop the compile if it still runs (pythran failed, or the build runs another command)."""
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.process.communicate()
 
 
 @dataclass(frozen=True)
@@ -420,7 +492,7 @@ class NoSpace(Exception):
 
 
 def _commands(
-    request: dict[str, Any], cpp: Path, code: str, headers: str, parts: int
+    request: dict[str, Any], cpp: Path, code: str, headers: str, parts: int, record: bool = True
 ) -> tuple[list[list[str]], list[list[str]]]:
     """The compiler calls of a build, with the flags pythran's own build would use, then its link calls.
 
@@ -428,14 +500,16 @@ def _commands(
     per part and a link.  With a ``pch`` folder in the request (native
     builds with gcc only), the calls include headers precompiled for exactly
     these flags, when they have been: the module's own ``headers`` (the text
-    the C++ starts with), else pythran's core headers.
+    the C++ starts with), else pythran's core headers.  ``record``: those
+    found missing are made after the build (see _make_later).
     """
     compiles, links = [], []
     shared, blas = SHARED.get(sys.platform, ("-shared",)), _requires_blas(code)
     for target in request["targets"]:
         binary = Path(request["outdir"]) / target["binary"]
         compiler, compile_flags, link = _flags(target["flags"], request.get("cxx"), blas)
-        include = _precompiled(request.get("pch"), compiler, compile_flags, bool(request.get("pch_now")), headers)
+        include = _precompiled(request.get("pch"), compiler, compile_flags, bool(request.get("pch_now")), headers,
+                               record)
         if parts == 1:
             compiles.append([*compiler, *shared, *compile_flags, *include, str(cpp), "-o", str(binary), *link])
             continue
@@ -536,9 +610,10 @@ MODULE_PCH_KEEP = 4
 
 
 def _precompiled(
-    pch: str | None, compiler: list[str], compile_flags: list[str], now: bool = False, headers: str = ""
+    pch: str | None, compiler: list[str], compile_flags: list[str], now: bool = False, headers: str = "",
+    record: bool = True,
 ) -> list[str]:
-    """``-include`` of the precompiled headers for these flags, or nothing (and they are made later)."""
+    """``-include`` of the precompiled headers for these flags, or nothing (and, ``record``, they are made later)."""
     if not pch or not _is_gcc(compiler[0]):
         return []
     command = [*compiler, *compile_flags]
@@ -549,7 +624,8 @@ def _precompiled(
         if (directory / f"{name}.gch").is_file():
             os.utime(directory)  # used: kept (see _evict)
             return ["-include", str(directory / name)]
-        _PENDING.append((directory, name, text, command, eager))
+        if record:
+            _PENDING.append((directory, name, text, command, eager))
     return []
 
 

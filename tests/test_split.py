@@ -1,11 +1,13 @@
-"""A build split across cores: each part compiles some kernels, the parts link into one binary that computes
-exactly what the whole module's binary computes."""
+"""A build across cores: split into parts, each compiling some kernels, linked into one binary that computes
+exactly what the whole module's binary computes; or compiled whole, the compile begun while pythran generates."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import shlex
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -231,3 +233,66 @@ def test_a_batch_shares_the_cores_among_the_builds_it_runs_at_once(monkeypatch: 
         assert workers.cores() == 8
     monkeypatch.setenv("CAPSULES_CORES", "1")
     assert workers.cores() == 1
+
+
+ONE_KERNEL = """
+from math import exp
+
+
+#pythran export capsule gauss(float64, float64*)
+def gauss(x, data):
+    return exp(-data[0] * x * x)
+"""
+
+
+def _headers_read(module: capsules.KernelModule) -> list[str]:
+    """The files the compiler read, as its -H lists them in the build log."""
+    log = (module.entry.directory / "build.log").read_text()
+    return [line.split(" ", 1)[1] for line in log.splitlines() if re.match(r"^\.+ ", line)]
+
+
+@pytest.mark.compile
+def test_a_whole_build_compiles_the_prologue_while_pythran_generates_the_rest(
+    write_kernel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CAPSULES_CXXFLAGS", "-H")  # the compiler lists each file it reads
+    module = _build(write_kernel(ONE_KERNEL), tmp_path / "cache", 2, monkeypatch)
+    assert "/dev/stdin" in _headers_read(module), "the C++ after the prologue came on the compiler's stdin"
+    value, _ = integrate.quad(module.gauss.lowlevel([0.5]), -3.0, 3.0)
+    reference, _ = integrate.quad(lambda x: module.gauss.py(x, np.array([0.5])), -3.0, 3.0)
+    assert value == reference
+    # the log's command, run on the module's C++ as the cache keeps it, makes the same code
+    command = shlex.split((module.entry.directory / "build.log").read_text().splitlines()[0])
+    again = tmp_path / "again.so"
+    command[command.index("-o") + 1] = str(again)
+    command[next(i for i, arg in enumerate(command) if arg.endswith(".cpp"))] = str(
+        module.entry.directory / f"{module.entry.module_name}.cpp")
+    subprocess.run(command, check=True, capture_output=True)
+    assert _text(again) == _text(module.entry.binary)
+    # one core: no compile begins before the C++ is whole
+    whole = _build(write_kernel(ONE_KERNEL, "other.py"), tmp_path / "cache", 1, monkeypatch)
+    assert "/dev/stdin" not in _headers_read(whole)
+
+
+def _text(binary: Path) -> bytes:
+    """The machine code of a binary (its .text section)."""
+    return subprocess.run(["objcopy", "-O", "binary", "--only-section=.text", str(binary), "/dev/stdout"],
+                          check=True, capture_output=True).stdout
+
+
+@pytest.mark.compile
+def test_a_build_that_pythran_fails_leaves_no_compiler_running(
+    write_kernel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_kernel(UNBOUND.split("\n\n\n")[1])  # the one kernel that names nothing defined
+    monkeypatch.setenv("CAPSULES_CORES", "2")
+    with pytest.raises(capsules.BuildError) as info:
+        capsules.build([path], cache=tmp_path / "cache")
+    assert "Unbound identifier nowhere" in str(info.value)
+    running = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            running.append(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:
+            pass
+    assert not [command for command in running if str(tmp_path / "cache") in command]
