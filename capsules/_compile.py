@@ -22,6 +22,7 @@ capsules, so a ``capsules/`` folder in the current directory cannot shadow it.
 
 from __future__ import annotations
 
+import copy
 import ctypes
 import errno
 import hashlib
@@ -374,7 +375,7 @@ def _generate_in_parts(request: dict[str, Any], source: str, specs: Any) -> Gene
         for k in range(count):
             pid = os.fork()
             if not pid:
-                _generate_part(request, source, _part_specs(specs, parts["functions"], k), codes[k])
+                _generate_part(request, source, (specs, parts["functions"], k), codes[k])
             running.append(pid)
         done = []
         while running:
@@ -399,25 +400,32 @@ def _generate_in_parts(request: dict[str, Any], source: str, specs: Any) -> Gene
 
 
 def _part_specs(specs: Any, functions: dict[str, int], part: int) -> Any:
-    """The exports of one part: its capsules; part 0 also exports the functions and ufuncs that are not capsules."""
-    from pythran.spec import Spec
+    """The exports of one part: its capsules; part 0 also exports the functions and ufuncs that are not capsules.
 
-    capsules = {name: sig for name, sig in specs.capsules.items() if functions.get(name, 0) == part}
+    A copy of pythran's own, whatever else it holds (pythran 0.19 added
+    ``pkgs``), with only these exports.
+    """
+    own = copy.copy(specs)
+    own.capsules = {name: sig for name, sig in specs.capsules.items() if functions.get(name, 0) == part}
     if part:
-        return Spec({}, capsules, pkgs=specs.pkgs)
-    return Spec(specs.functions, capsules, specs.ufuncs, specs.pkgs)
+        own.functions, own.ufuncs = {}, {}
+    return own
 
 
-def _generate_part(request: dict[str, Any], source: str, specs: Any, target: Path) -> None:
-    """In a forked process: one part's C++ into ``target``; its messages into its own log.  Never returns."""
-    import pythran
+def _generate_part(request: dict[str, Any], source: str, part: tuple[Any, dict[str, int], int], target: Path) -> None:
+    """In a forked process: one part's C++ into ``target``; its messages into its own log.  Never returns.
 
+    ``part``: the module's specs, the part of each function, and this part.
+    """
     status = 1
     try:
+        import pythran
+
         _die_with_parent()
         log = os.open(target.with_suffix(".log"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.dup2(log, 1)
         os.dup2(log, 2)
+        specs = _part_specs(*part)
         module, _ = pythran.generate_cxx(request["module_name"], source, specs, module_dir=request["module_dir"])
         _without_pythrans_capsules(module)
         target.write_text(str(module))

@@ -16,7 +16,7 @@ from scipy import integrate, ndimage
 
 import capsules
 from capsules import adapters, workers
-from capsules._compile import _in_parts
+from capsules._compile import _in_parts, _part_specs
 
 MODULE = """
 from math import exp, sin, sqrt
@@ -221,6 +221,17 @@ def test_pythrans_functions_are_defined_in_their_part_and_declared_in_the_others
     # kernels drawing random numbers share a generator, which each part would have its own copy of
     for header in ("random/random.hpp", "numpy/random/normal.hpp"):
         assert _in_parts(f"#include <pythonic/include/{header}>\n" + code, {"f": 0, "g": 1}) is None
+
+
+def test_each_part_exports_its_own_capsules_and_the_first_part_the_rest() -> None:
+    from pythran.spec import spec_parser
+
+    specs = spec_parser(MODULE + "\n#pythran export plain(float)\ndef plain(x):\n    return x\n")
+    functions = {"bump": 1, "spread": 0, "drift": 1}
+    first, second = (_part_specs(specs, functions, k) for k in range(2))
+    assert sorted(first.capsules) == ["spread"] and list(first.functions) == ["plain"]
+    assert sorted(second.capsules) == ["bump", "drift"] and not second.functions and not second.ufuncs
+    assert sorted(specs.capsules) == ["bump", "drift", "spread"] and list(specs.functions) == ["plain"]  # a copy
 
 
 def test_a_batch_shares_the_cores_among_the_builds_it_runs_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
