@@ -237,11 +237,12 @@ def _compile(request: dict[str, Any]) -> dict[str, Any]:
         specs = spec_parser(source)
         generated = _generate_in_parts(request, source, specs) or _generate_whole(request, source, specs)
         # the prologue goes first: what it declares must precede pythran's headers
-        _replace(cpp, request["prologue"] + generated.code + "\n" + request["entries"])
+        text = request["prologue"] + generated.code + "\n" + request["entries"]
+        _replace(cpp, text)
         headers = request["prologue"] + generated.headers if request.get("module_pch", True) else ""
         timings["generate_cxx"] = time.perf_counter()
         compiles, links = _commands(request, cpp, generated.code, headers, generated.parts)
-        compiled = early.finish(compiles, links, cpp, len(request["prologue"])) if early else None
+        compiled = early.finish(compiles, links, text, len(request["prologue"])) if early else None
     finally:
         if early:
             early.stop()
@@ -283,8 +284,8 @@ class _EarlyCompile:
     is stopped and that command runs instead.
     """
 
-    def __init__(self, command: list[str], process: subprocess.Popen) -> None:
-        self.command, self.process = command, process
+    def __init__(self, command: list[str], process: subprocess.Popen, cpp: Path) -> None:
+        self.command, self.process, self.cpp = command, process, cpp
 
     @classmethod
     def start(cls, request: dict[str, Any], cpp: Path) -> _EarlyCompile | None:
@@ -303,15 +304,14 @@ class _EarlyCompile:
                                        stderr=subprocess.STDOUT, start_new_session=True)
         except OSError:
             return None  # reported by the compile that follows
-        return cls(compiles[0], process)
+        return cls(compiles[0], process, cpp)
 
-    def finish(self, compiles: list[list[str]], links: list[list[str]], cpp: Path, head: int) -> bool | None:
-        """Give the compiler the rest of ``cpp`` (from character ``head``); whether it succeeded, None if not the build's command."""
+    def finish(self, compiles: list[list[str]], links: list[list[str]], text: str, head: int) -> bool | None:
+        """Give the compiler the C++ ``text`` from character ``head``; whether it succeeded, None if not the build's command."""
         if compiles != [self.command] or links:
             return None
-        text = cpp.read_text()
         line = text.count("\n", 0, head) + 1
-        quoted = str(cpp).replace("\\", "\\\\").replace('"', '\\"')
+        quoted = str(self.cpp).replace("\\", "\\\\").replace('"', '\\"')
         out, _ = self.process.communicate(f'#line {line} "{quoted}"\n{text[head:]}'.encode())
         return _report(self.command, subprocess.CompletedProcess(self.command, self.process.returncode, out))
 
@@ -441,7 +441,7 @@ def _generate_part(request: dict[str, Any], source: str, part: tuple[Any, dict[s
 
 
 def _die_with_parent() -> None:
-    """On Linux: killed with the build's process, as its compilers are (a part's generation is useless alone)."""
+    """On Linux: killed with the build's process (a part's C++ is of no use once the build is gone)."""
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
