@@ -465,9 +465,8 @@ def _parts(source: str, capsules: list[tuple[ExportSpec, Signature]], cores: int
     if count < 2:
         return None
     lengths = {
-        node.name: (node.end_lineno or node.lineno) - node.lineno + 1
-        for node in _tree(source.encode("utf-8")).body
-        if isinstance(node, ast.FunctionDef)
+        name: (node.end_lineno or node.lineno) - node.lineno + 1
+        for name, node in natural.functions(_tree(source.encode("utf-8"))).items()
     }
     return adapters.partition([lengths.get(s.entry or s.name, 1) for s, _ in capsules], count)
 
