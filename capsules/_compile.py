@@ -242,7 +242,7 @@ def _compile(request: dict[str, Any]) -> dict[str, Any]:
         headers = request["prologue"] + generated.headers if request.get("module_pch", True) else ""
         timings["generate_cxx"] = time.perf_counter()
         compiles, links = _commands(request, cpp, generated.code, headers, generated.parts)
-        compiled = early.finish(compiles, links, text, len(request["prologue"])) if early else None
+        compiled = early.finish(compiles, links, text) if early else None
     finally:
         if early:
             early.stop()
@@ -284,8 +284,9 @@ class _EarlyCompile:
     is stopped and that command runs instead.
     """
 
-    def __init__(self, command: list[str], process: subprocess.Popen, cpp: Path) -> None:
+    def __init__(self, command: list[str], process: subprocess.Popen, cpp: Path, head: int) -> None:
         self.command, self.process, self.cpp = command, process, cpp
+        self.head = head  # the characters of the C++ the compiler read from the file: the prologue
 
     @classmethod
     def start(cls, request: dict[str, Any], cpp: Path) -> _EarlyCompile | None:
@@ -304,15 +305,15 @@ class _EarlyCompile:
                                        stderr=subprocess.STDOUT, start_new_session=True)
         except OSError:
             return None  # reported by the compile that follows
-        return cls(compiles[0], process, cpp)
+        return cls(compiles[0], process, cpp, len(request["prologue"]))
 
-    def finish(self, compiles: list[list[str]], links: list[list[str]], text: str, head: int) -> bool | None:
-        """Give the compiler the C++ ``text`` from character ``head``; whether it succeeded, None if not the build's command."""
+    def finish(self, compiles: list[list[str]], links: list[list[str]], text: str) -> bool | None:
+        """Give the compiler the rest of the C++ ``text``; whether it succeeded, None if not the build's command."""
         if compiles != [self.command] or links:
             return None
-        line = text.count("\n", 0, head) + 1
+        line = text.count("\n", 0, self.head) + 1
         quoted = str(self.cpp).replace("\\", "\\\\").replace('"', '\\"')
-        out, _ = self.process.communicate(f'#line {line} "{quoted}"\n{text[head:]}'.encode())
+        out, _ = self.process.communicate(f'#line {line} "{quoted}"\n{text[self.head:]}'.encode())
         return _report(self.command, subprocess.CompletedProcess(self.command, self.process.returncode, out))
 
     def stop(self) -> None:
