@@ -273,11 +273,13 @@ class _EarlyCompile:
     """A whole build's compile, started before pythran generates the C++, on a core that would idle meanwhile.
 
     gcc reads ``NAME.cpp`` as it is when the compile starts: the prologue
-    and an ``#include "/dev/stdin"``.  It parses the prologue and pythran's
-    core headers (0.55 s, most of a one-kernel module's compile) while
-    pythran generates the rest, which then reaches it on its stdin, after a
+    and an ``#include "/dev/stdin"``.  It reads and preprocesses the
+    prologue and pythran's core headers (0.1 s here) while pythran
+    generates the rest, which then reaches it on its stdin, after a
     ``#line`` that numbers it as in the whole ``NAME.cpp`` written
-    meanwhile.  The compiler reads the same text as from that file, so the
+    meanwhile.  That is all it can do ahead: gcc's C++ parser starts once
+    the whole file is read (the prologue's parse, 0.5 s, waits for the
+    rest; only precompiled headers take it out of a compile).  The compiler reads the same text as from that file, so the
     log's command compiles that file to the same binary.  Only for the
     command the build would run anyway: when the generated C++ asks for
     another (BLAS, the module's own precompiled headers), the early compile
