@@ -288,3 +288,24 @@ def test_after_ctrl_c_the_next_build_has_a_new_server(
     _check(tmp_path / "second.py", private_cache, 2.0)
     first, second = started
     assert first.process.wait(timeout=30) == 0 and workers._SERVERS == [second]
+
+
+FROZEN = """
+import gc, runpy, sys
+compiler = runpy.run_path(sys.argv[1])
+frozen = gc.get_freeze_count()
+compiler["_import_pythran"]()
+print(gc.isenabled(), gc.get_freeze_count() - frozen, "pythran.toolchain" in sys.modules)
+"""
+
+
+def test_the_server_imports_pythran_then_freezes_it_with_the_collector_on_again() -> None:
+    """What the import made is left out of each build's collections (their pages stay shared)."""
+    import subprocess
+    import sys
+
+    path = Path(workers.__file__).with_name("_compile.py")
+    done = subprocess.run([sys.executable, "-I", "-c", FROZEN, str(path)], capture_output=True, text=True, check=True)
+    enabled, frozen, imported = done.stdout.split()
+    assert (enabled, imported) == ("True", "True")
+    assert int(frozen) > 100_000  # pythran's tables, NumPy, SciPy
