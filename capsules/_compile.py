@@ -291,11 +291,12 @@ class _EarlyCompile:
     ``#line`` that numbers it as in the whole ``NAME.cpp`` written
     meanwhile.  That is all it can do ahead: gcc's C++ parser starts once
     the whole file is read (the prologue's parse, 0.5 s, waits for the
-    rest; only precompiled headers take it out of a compile).  The compiler reads the same text as from that file, so the
-    log's command compiles that file to the same binary.  Only for the
-    command the build would run anyway: when the generated C++ asks for
-    another (BLAS, the module's own precompiled headers), the early compile
-    is stopped and that command runs instead.
+    rest; only precompiled headers take it out of a compile).  The
+    compiler reads the same text as from that file, so the log's command
+    compiles that file to the same binary.  Only for the command the build
+    would run anyway: when the generated C++ asks for another (BLAS, the
+    module's own precompiled headers), the early compile is stopped and
+    that command runs instead.
     """
 
     def __init__(self, command: list[str], process: subprocess.Popen, cpp: Path, head: int) -> None:

@@ -460,9 +460,9 @@ def partition(weights: Sequence[int], count: int) -> list[int]:
     the parts are then linked into one binary.  Each compile still parses
     the prologue and pythran's core headers, so the split pays where code
     generation is a large share of the compile: a module of several
-    kernels.  The heaviest kernel goes
-    to the lightest part first.  Which part a kernel is compiled in changes
-    where its code lies in the binary, never what it computes.
+    kernels.  The heaviest kernel goes to the lightest part first.  Which
+    part a kernel is compiled in changes where its code lies in the binary,
+    never what it computes.
     """
     loads = [0] * max(1, min(count, len(weights)))
     parts = [0] * len(weights)
