@@ -3,13 +3,15 @@
 Layout, under the cache root (``--cache`` / ``cache=`` / ``$CAPSULES_CACHE`` /
 the per-user cache directory)::
 
-    v1/<key>/            one published build: the binary, entry.json, build.log
-    v1/tmp/<random>/     private build directories, never imported
-    v1/locks/<key>.lock  one compile per key across processes
-    v1/logs/<name>.log   the full log of the last failed build of a module
+    v1/<key>/               one published build: the binaries, entry.json, build.log, the source
+    v1/tmp/<random>/        private build directories, never imported
+    v1/locks/<key>.lock     one compile per key across processes
+    v1/logs/<name>.log      the full log of the last failed build of a module
+    v1/sources/<sha256>/    sources kept by their content: shipped ones, and inline kernels' generated modules
+    v1/pch/<hash>/          precompiled headers, per compiler, flags and headers (capsules.child.pch)
 
-The key is the sha256 of a sorted JSON of everything that changes the
-binary.  An entry is published by renaming a finished build directory into
+The key (capsules.key) is the sha256 of a sorted JSON of everything that
+changes the binary.  An entry is published by renaming a finished build directory into
 place, so readers see all of it or nothing; ``entry.json`` records the
 binary's sha256, and an entry whose binary does not match is a miss (and is
 rebuilt), never imported.
@@ -17,27 +19,21 @@ rebuilt), never imported.
 
 from __future__ import annotations
 
-import errno
 import hashlib
-import importlib.util
 import json
 import os
-import platform
 import re
 import shutil
 import stat
-import sys
-import sysconfig
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from . import levels
-from ._version import __version__
+from .child.protocol import NO_SPACE
 from .errors import CacheError
 
 FORMAT = "v1"
@@ -55,6 +51,32 @@ KEY = re.compile(r"[0-9a-f]{64}")
 _OWN = {"tmp": re.compile(r"(build|trash)-\w+"), "logs": re.compile(r"[\w.-]+\.log"), "sources": KEY, "pch": KEY}
 
 
+class Variant(TypedDict, total=False):
+    """One binary of a build: its file name in the entry, and its sha256 (recorded when it is published)."""
+
+    binary: str
+    sha256: str
+
+
+class EntryData(TypedDict, total=False):
+    """What ``entry.json`` records of a build (see :func:`check_entry_data` for what a loader requires)."""
+
+    key: str  # recorded when it is published
+    module_name: str
+    variants: dict[str, Variant]  # by CPU level (capsules.levels)
+    source: str  # the kernel file it was built from, where it was built
+    exports: list[dict[str, Any]]  # ExportSpec.to_json() of each export
+    returns: dict[str, str]  # the return type pythran inferred, per capsule
+    inputs: dict[str, Any]  # what went into the cache key (cache_key)
+    build_seconds: float
+    phase_seconds: dict[str, float]  # where the build's time went
+    # a prebuilt entry's (capsules.prebuilt)
+    format: str
+    exports_symbol: str
+    numpy_abi: int
+    kernel: str
+
+
 @dataclass(frozen=True)
 class Entry:
     """A published, verified build; ``binary`` is the variant this CPU runs best (``level``)."""
@@ -62,7 +84,7 @@ class Entry:
     key: str
     directory: Path
     level: str
-    data: dict[str, Any]
+    data: EntryData
 
     @property
     def module_name(self) -> str:
@@ -199,14 +221,7 @@ class Cache:
 
     def lookup(self, key: str) -> Entry | None:
         """The verified entry for ``key``, or None (missing, damaged or foreign)."""
-        directory = self.base / key
-        try:
-            data = json.loads((directory / ENTRY_FILE).read_text())
-            if not isinstance(data, dict) or data.get("key") != key:
-                return None
-            return verified(directory, data)
-        except (OSError, ValueError):
-            return None
+        return _lookup(self.root, key)
 
     @contextmanager
     def lock(self, key: str) -> Iterator[None]:
@@ -244,7 +259,7 @@ class Cache:
         finally:
             shutil.rmtree(path, ignore_errors=True)
 
-    def publish(self, staged: Path, key: str, data: dict[str, Any]) -> Entry:
+    def publish(self, staged: Path, key: str, data: EntryData) -> Entry:
         """Record ``data`` in ``staged`` and move it into place as the entry of ``key``.
 
         If a valid entry appeared meanwhile, ours is dropped and that one kept;
@@ -322,10 +337,6 @@ class Cache:
         return count
 
 
-# errno values that mean the disk, or the user's quota on it, is full
-NO_SPACE = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
-
-
 def no_space(path: Path, reason: str, doing: str = "") -> CacheError:
     """The error for a cache whose disk (or quota) is full: where, why (``reason``), and what to do."""
     return CacheError(
@@ -354,14 +365,22 @@ def read_only_lookup(key: str) -> Entry | None:
     only symlinks and write access for others are refused there.
     """
     for root in filter(None, os.environ.get("CAPSULES_CACHE_PATH", "").split(os.pathsep)):
-        directory = Path(root).expanduser() / FORMAT / key
-        try:
-            data = json.loads((directory / ENTRY_FILE).read_text())
-            if isinstance(data, dict) and data.get("key") == key:
-                return verified(directory, data, installed=True, any_owner=True)
-        except (OSError, ValueError):
-            continue
+        entry = _lookup(Path(root).expanduser(), key, installed=True, any_owner=True)
+        if entry is not None:
+            return entry
     return None
+
+
+def _lookup(root: Path, key: str, **trust: bool) -> Entry | None:
+    """The verified entry of ``key`` in the cache at ``root``, or None (missing, damaged or foreign)."""
+    directory = root / FORMAT / key
+    try:
+        data = json.loads((directory / ENTRY_FILE).read_text())
+        if not isinstance(data, dict) or data.get("key") != key:
+            return None
+        return verified(directory, data, **trust)
+    except (OSError, ValueError):
+        return None
 
 
 def _remove(path: Path) -> None:
@@ -378,116 +397,6 @@ def write_file(path: Path, data: bytes) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-
-
-def cache_key(
-    source: bytes,
-    flags: tuple[str, ...],
-    native: bool,
-    checked: bool = False,
-    constants: dict[str, dict[str, float]] | None = None,
-    variants: dict[str, list[str]] | None = None,
-) -> tuple[str, dict[str, Any]]:
-    """The cache key of a kernel source built with ``flags``, and what went into it."""
-    inputs = {
-        "source_sha256": hashlib.sha256(source).hexdigest(),
-        "capsules": __version__,
-        "generator": generator_digest(),
-        "pythran": pythran_version(),
-        "pythranrc": _pythranrc_digest(),
-        "toolchain": toolchain(),
-        "flags": list(flags),
-        "python": sys.implementation.cache_tag,
-        "ext_suffix": sysconfig.get_config_var("EXT_SUFFIX"),
-        "numpy": _numpy_version(),
-        "platform": sysconfig.get_platform(),
-        "cpu": cpu_id() if native else None,
-        "checked": checked,
-        "constants": constants or {},
-        "variants": variants or {levels.NATIVE: []},
-    }
-    blob = json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode()
-    return hashlib.sha256(blob).hexdigest(), inputs
-
-
-# The modules whose code ends up in a binary or its entry: what a build
-# generates changes when they change, even at the same version number.
-GENERATOR_MODULES = ("spec.py", "natural.py", "signatures.py", "adapters.py", "_compile.py")
-
-
-@lru_cache(maxsize=1)
-def generator_digest() -> str:
-    """sha256 of the modules that generate what is compiled."""
-    digest = hashlib.sha256()
-    for name in GENERATOR_MODULES:
-        digest.update((Path(__file__).parent / name).read_bytes())
-    return digest.hexdigest()
-
-
-@lru_cache(maxsize=1)
-def pythran_version() -> str:
-    """Pythran's version, read from its source without importing it (import costs 0.5 s)."""
-    spec = importlib.util.find_spec("pythran")
-    if spec is None or spec.origin is None:
-        return "missing"
-    text = (Path(spec.origin).parent / "version.py").read_text()
-    found = re.search(r"__version__\s*=\s*['\"]([^'\"]+)", text)
-    return found.group(1) if found else "unknown"
-
-
-@lru_cache(maxsize=1)
-def cpu_id() -> str:
-    """What ``-march=native`` compiles for: this CPU's model and feature flags."""
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return f"{platform.machine()}:{platform.processor()}"
-    fields = {}
-    for line in info.split("\n\n", 1)[0].splitlines():
-        name, _, value = line.partition(":")
-        fields[name.strip()] = value.strip()
-    wanted = ("vendor_id", "cpu family", "model", "model name", "flags", "CPU implementer", "CPU part", "Features")
-    summary = {k: fields[k] for k in wanted if k in fields}
-    return platform.machine() + ":" + hashlib.sha256(json.dumps(summary, sort_keys=True).encode()).hexdigest()[:16]
-
-
-# Environment variables that reach the compile line (capsules/_compile.py).
-TOOLCHAIN_ENV = ("CXX", "CPPFLAGS", "CXXFLAGS", "LDFLAGS")
-
-
-def toolchain() -> dict[str, Any]:
-    """The compiler environment of a build: variables that change the compile line, and the C++ compiler."""
-    env = {name: os.environ[name] for name in TOOLCHAIN_ENV if name in os.environ}
-    return {"env": env, "cxx": _compiler_identity(env.get("CXX") or sysconfig.get_config_var("CXX") or "c++")}
-
-
-def _compiler_identity(command: str) -> str:
-    # the resolved binary and its size and mtime tell compilers apart without
-    # running one (load() must stay fast)
-    name = command.split()[0] if command.split() else command
-    found = shutil.which(name)
-    if found is None:
-        return f"{name}: not found"
-    real = os.path.realpath(found)
-    info = os.stat(real)
-    return f"{real}:{info.st_size}:{info.st_mtime_ns}"
-
-
-def _numpy_version() -> str:
-    import numpy
-
-    return numpy.__version__
-
-
-def _pythranrc_digest() -> str | None:
-    # a user's .pythranrc can change compiler flags, and so the binary; found
-    # where pythran looks: $PYTHRANRC, else $XDG_CONFIG_HOME or $HOME
-    home = os.environ.get("XDG_CONFIG_HOME") or os.environ.get("HOME") or "~"
-    rc = Path(os.environ.get("PYTHRANRC") or Path(home).expanduser() / ".pythranrc")
-    try:
-        return hashlib.sha256(rc.read_bytes()).hexdigest()
-    except OSError:
-        return None
 
 
 def _sha256_file(path: Path) -> str:

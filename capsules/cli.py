@@ -17,8 +17,9 @@ from .cache import Cache
 from .errors import CapsulesError, SpecError
 from .prebuilt import build_into
 from . import workers
+from .generate.module import NOTHING_TO_BUILD, Scan, scan
 from .signatures import match
-from .spec import NOTHING_TO_BUILD, ExportSpec, Scan, scan
+from .spec import ExportSpec
 
 _PRINT = threading.Lock()
 

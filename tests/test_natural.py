@@ -15,7 +15,7 @@ import pytest
 from scipy import integrate, ndimage
 
 import capsules
-from capsules.spec import read_exports
+from capsules.generate.module import read_exports
 
 pytestmark = pytest.mark.compile
 
