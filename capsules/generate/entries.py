@@ -25,7 +25,7 @@ from importlib import resources
 from string import Template
 
 from ..child.protocol import EXPORTS_SYMBOL, c_string, in_part
-from ..signatures import USER_DATA, Signature
+from ..signatures import Signature
 from ..spec import ExportSpec
 from . import names
 from .runtime import entry_runtime
@@ -271,4 +271,4 @@ def _convert(cxx: str, i: int, length: str | None = None, name: str = "") -> str
     return f"static_cast<{cxx}>(a{i})"
 
 
-__all__ = ["EXPORTS_SYMBOL", "USER_DATA", "EntryPlan", "partition", "plan", "render", "source"]
+__all__ = ["EntryPlan", "partition", "plan", "render", "source"]
