@@ -29,7 +29,7 @@ import stat
 import sys
 import sysconfig
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -316,9 +316,11 @@ class Cache:
         """Remove the entry of ``key`` (call with its lock held)."""
         target = self.base / key
         if target.exists():
-            trash = Path(tempfile.mkdtemp(prefix="trash-", dir=self.base / "tmp"))
-            os.replace(target, trash / key)
-            shutil.rmtree(trash, ignore_errors=True)
+            _remove(target, self.base / "tmp")
+
+    def source_path(self, name: str, data: bytes) -> Path:
+        """Where :meth:`source_file` keeps ``data`` under ``name`` (nothing is written)."""
+        return self.base / "sources" / hashlib.sha256(data).hexdigest() / name
 
     def source_file(self, name: str, data: bytes) -> Path:
         """``v1/sources/<sha256>/<name>``: a source kept by its content (shipped, or generated inline).
@@ -328,7 +330,7 @@ class Cache:
         CacheError
             The cache cannot be written.
         """
-        path = self.base / "sources" / hashlib.sha256(data).hexdigest() / name
+        path = self.source_path(name, data)
         try:
             if path.read_bytes() == data:
                 return path
@@ -352,22 +354,40 @@ class Cache:
         """Where the log of the last failed build of a module is kept (write it with :func:`write_file`)."""
         return self.base / "logs" / f"{module_name}.log"
 
-    def clean(self) -> int:
+    def clean(self, sources: Iterable[Path] = ()) -> int:
         """Remove what capsules created (builds, shipped sources, logs, temporary directories).
 
-        Anything else under the cache is left alone.  Returns how many builds went.
+        Anything else under the cache is left alone.  With ``sources`` (files
+        and folders), only the builds made from those files, or from files in
+        those folders, are removed.  Returns how many builds went.
+
+        Raises
+        ------
+        CacheError
+            A build could not be removed (a read-only cache): says where and why.
         """
+        wanted = [Path(os.path.realpath(p)) for p in sources]
         count = 0
-        for child in self.base.iterdir():
+        for child in sorted(self.base.iterdir()):
             if KEY.fullmatch(child.name) and child.is_dir() and not child.is_symlink():
-                _remove(child)
-                count += 1
-        for sub, own in _OWN.items():
+                if not wanted or _made_from(child, wanted):
+                    _remove(child, self.base / "tmp")
+                    count += 1
+        for sub, own in _OWN.items() if not wanted else ():
             folder = self.base / sub
-            for child in folder.iterdir() if folder.is_dir() else ():
+            for child in sorted(folder.iterdir()) if folder.is_dir() else ():
                 if own.fullmatch(child.name) and not child.is_symlink():
-                    _remove(child)
+                    _remove(child, self.base / "tmp")
         return count
+
+
+def _made_from(directory: Path, wanted: list[Path]) -> bool:
+    """Whether the build in ``directory`` was made from one of the files, or from a file in one of the folders."""
+    try:
+        source = Path(json.loads((directory / ENTRY_FILE).read_text())["source"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False  # damaged: not provably one of these sources' builds
+    return any(source == path or path in source.parents for path in wanted)
 
 
 # errno values that mean the disk, or the user's quota on it, is full
@@ -413,8 +433,20 @@ def read_only_lookup(key: str) -> Entry | None:
     return None
 
 
-def _remove(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+def _remove(path: Path, tmp: Path) -> None:
+    """Move ``path`` out of the cache in one step, then delete it: a cache that refuses loses nothing.
+
+    Raises
+    ------
+    CacheError
+        ``path`` cannot be moved (a read-only cache): says where and why.
+    """
+    try:
+        trash = Path(tempfile.mkdtemp(prefix="trash-", dir=tmp))
+        os.replace(path, trash / path.name)
+    except OSError as err:
+        raise CacheError(f"cannot remove {path.name} ({err.strerror})", path=path.parent) from None
+    shutil.rmtree(trash, ignore_errors=True)  # what is left is trash: the next clean takes it
 
 
 def write_file(path: Path, data: bytes) -> None:

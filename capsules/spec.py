@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import natural
+from . import inline, natural
 from .errors import CapsulesError, SpecError
 
 Constants = Mapping[str, Mapping[str, float]]
@@ -157,16 +157,25 @@ def read_exports(
 
 
 NOTHING_TO_BUILD = "no '#pythran export' or '#capsules' comment: nothing to build"
+DECORATED_SCRIPT = (
+    "this script's kernels are decorated, and capsules.load() takes a kernel file with '#pythran export' "
+    "or '#capsules' comments: import the script and call kernel.lowlevel() on its kernels (built at first "
+    "use), or build them ahead with 'capsules build {path}'"
+)
 
 
 def read_scan(
     path: str | Path, text: str | None = None, *, checked: bool = False, constants: Constants | None = None
 ) -> Scan:
     """:func:`scan`, raising the first problem found (or that there is nothing to export)."""
+    text = _read_text(path) if text is None else text
     result = scan(path, text, checked=checked, constants=constants)
     if result.errors:
         raise result.errors[0]
     if not result.exports:
+        line = inline.first_decorator(text)
+        if line is not None:  # capsules.load() of a script whose kernels are decorated
+            raise SpecError(DECORATED_SCRIPT.format(path=path), path=path, line=line)
         raise SpecError(NOTHING_TO_BUILD, path=path)
     return result
 
@@ -325,16 +334,6 @@ def _attach(spec: ExportSpec, naturals: list[natural.NaturalSpec], tree: ast.Mod
         source_line=nat.source_line,
         doc=ast.get_docstring(node) or "",
     )
-
-
-def is_kernel_file(path: Path) -> bool:
-    """Whether ``path`` is a Python file with at least one pythran export comment."""
-    if path.suffix != ".py":
-        return False
-    try:
-        return declares_kernels(read_source(path).decode("utf-8", "replace"))
-    except SpecError:
-        return False
 
 
 def declares_kernels(text: str) -> bool:
