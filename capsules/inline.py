@@ -204,7 +204,7 @@ def has_decorators(text: str) -> bool:
 
 def first_decorator(text: str) -> int | None:
     """The line of the first decorator that may be capsules' (a cheap look before parsing), or None."""
-    found = re.search(rf"^\s*@\s*(?:\w+\.)?(?:{'|'.join(ROLES)})\b", text, re.MULTILINE)
+    found = re.search(rf"^[ \t]*@\s*(?:\w+\.)?(?:{'|'.join(ROLES)})\b", text, re.MULTILINE)
     return None if found is None else text.count("\n", 0, found.start()) + 1
 
 
