@@ -221,7 +221,7 @@ def plan(
     variants = levels.portable_levels() if portable else (levels.Level(levels.NATIVE, ()),)
     key, inputs = cache_key(
         source, flags, native=not portable, checked=checked, constants=fixed,
-        variants={v.name: list(v.flags) for v in variants},
+        variants={v.name: list(v.flags) for v in variants}, file_name=path.name,
     )
     return Plan(path, source, flags, key, inputs, checked, fixed, variants)
 
