@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import inline, levels, natural, workers
+from .discover import kernel_files
 from .cache import Cache, Entry, EntryData
 from .child.protocol import EXIT_NO_SPACE, LAYOUT_FLAGS, LOOP_FLAGS, NO_SPACE, Built, Request, Result, failed
 from .errors import CapsulesError, SpecError
@@ -32,7 +33,7 @@ from .generate.module import Scan, read_scan
 from .key import cache_key
 from .signatures import Signature, check_return, match
 from .source import decode_source, functions, identifier, read_source, read_text
-from .spec import ExportSpec, declares_kernels, is_kernel_file
+from .spec import ExportSpec, declares_kernels
 
 # -O3 and the host's full instruction set; pythran's own default is -O2 for a
 # generic x86-64.  -ffp-contract=off: no fused multiply-add unless the source
@@ -122,21 +123,6 @@ def module_name(path: Path, key: str) -> str:
     return f"{stem}_{key[:12]}"
 
 
-def kernel_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Expand directories to the kernel modules they hold (top level, sorted)."""
-    files: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            files += sorted(p for p in path.glob("*.py") if is_kernel_file(p))
-        elif path.exists():
-            read_source(path)  # a FIFO or a device is refused here, before anything blocks on it
-            files.append(path)
-        else:
-            raise SpecError("no such file or directory", path=path)
-    return list(dict.fromkeys(files))
-
-
 @dataclass(frozen=True)
 class Unit:
     """One module to build: a kernel file, or the module generated for one inline kernel of a script."""
@@ -170,6 +156,24 @@ class Unit:
 
     def relocate(self, err: CapsulesError, built: Path | None) -> CapsulesError:
         return self.lifted.relocate(err, built) if self.lifted and built else err
+
+
+def clean_targets(paths: Iterable[str | Path], cache: Cache) -> list[Path]:
+    """What ``capsules clean PATH...`` removes the builds of.
+
+    The paths themselves (a file, or every file in a folder, deleted ones
+    included), and the generated modules of the decorated kernels found
+    there, which build from the cache's own copy.
+    """
+    named = [Path(p) for p in paths]
+    targets = list(named)
+    for path in named:
+        try:
+            found, _ = units(kernel_files([path]) if path.exists() else [])
+        except SpecError:
+            continue  # nothing to build there now: its builds are still cleaned by path
+        targets += [cache.source_path(u.lifted.filename, u.lifted.text.encode()) for u in found if u.lifted]
+    return targets
 
 
 def units(files: Iterable[Path]) -> tuple[list[Unit], list[CapsulesError]]:
@@ -213,7 +217,7 @@ def plan(
     variants = levels.portable_levels() if portable else (levels.Level(levels.NATIVE, ()),)
     key, inputs = cache_key(
         source, flags, native=not portable, checked=checked, constants=fixed,
-        variants={v.name: list(v.flags) for v in variants},
+        variants={v.name: list(v.flags) for v in variants}, file_name=path.name,
     )
     return Plan(path, source, flags, key, inputs, checked, fixed, variants)
 

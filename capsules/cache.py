@@ -26,9 +26,10 @@ import re
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -146,29 +147,77 @@ def check_entry_data(data: Any) -> None:
 def check_trusted(path: Path, top: Path, *, installed: bool = False, any_owner: bool = False) -> None:
     """Refuse to import ``path`` if anyone but its owner could have changed it or a folder above it.
 
-    Checks ``path`` and every directory from ``top`` down to it, as OpenSSH
-    checks its key files: no symlinks below ``top``; for a cache, owned by
-    the current user and not writable by group or others; for an
-    ``installed`` package's prebuilt binaries, owned by the current user or
-    root and not writable by others (a umask of 002 is common there);
-    ``any_owner``: a read-only cache the user listed in ``$CAPSULES_CACHE_PATH``.
+    As OpenSSH's StrictModes check a key file, ``path`` and every directory
+    above it, up to the file system's root, are checked.  From ``top`` down:
+    no symbolic links; for a cache, owned by the current user and writable by
+    no one else; for an ``installed`` package's prebuilt binaries, owned by
+    the current user or root; ``any_owner``: a read-only cache the user listed
+    in ``$CAPSULES_CACHE_PATH``, whoever owns it.  Above ``top`` each
+    directory belongs to the current user, root or ``top``'s owner.  Write
+    access for the group counts as write access for others everywhere, except
+    where the group is its owner's private group (no other member, as Debian's
+    OpenSSH accepts); a directory above ``top`` that others may write is safe
+    only with its sticky bit (``/tmp``), which keeps them from renaming what
+    they do not own.
     """
-    top = Path(os.path.abspath(top))
     chain = [Path(os.path.abspath(path))]
+    top = Path(os.path.abspath(top))
     while chain[-1] != top and chain[-1].parent != chain[-1]:
         chain.append(chain[-1].parent)
     uid = os.getuid() if hasattr(os, "getuid") else None
     for item in chain:
-        info = os.lstat(item)
-        problem = None
-        if stat.S_ISLNK(info.st_mode) and item != top:
-            problem = "is a symbolic link"
-        elif info.st_mode & (stat.S_IWOTH if installed else stat.S_IWGRP | stat.S_IWOTH):
-            problem = f"is writable by others (mode {stat.S_IMODE(info.st_mode):o})"
-        elif uid is not None and not any_owner and info.st_uid != uid and (not installed or info.st_uid != 0):
-            problem = "belongs to another user"
+        problem = _untrusted(os.lstat(item), uid, installed, any_owner, is_top=item == top)
         if problem:
             raise CacheError(f"{item} {problem}; refusing to load a binary through it", path=path)
+    owners = {uid, 0, os.stat(top).st_uid}
+    for item in Path(os.path.realpath(top)).parents:
+        problem = _unsafe_above(os.stat(item), owners)
+        if problem:
+            raise CacheError(f"{item}, above {top}, {problem}; refusing to load a binary through it", path=path)
+
+
+def _untrusted(info: os.stat_result, uid: int | None, installed: bool, any_owner: bool, *, is_top: bool) -> str | None:
+    """Why a file or directory from ``top`` down may not be imported through, or None."""
+    if stat.S_ISLNK(info.st_mode) and not is_top:
+        return "is a symbolic link"
+    if info.st_mode & stat.S_IWOTH or (info.st_mode & stat.S_IWGRP and not (installed and _private_group(info))):
+        return f"is writable by others (mode {stat.S_IMODE(info.st_mode):o})"
+    if uid is not None and not any_owner and info.st_uid != uid and (not installed or info.st_uid != 0):
+        return "belongs to another user"
+    return None
+
+
+def _unsafe_above(info: os.stat_result, owners: set[int | None]) -> str | None:
+    """Why a directory above ``top`` lets someone else replace what is below it, or None."""
+    if hasattr(os, "getuid") and info.st_uid not in owners:
+        return "belongs to another user"
+    writable = info.st_mode & stat.S_IWOTH or (info.st_mode & stat.S_IWGRP and not _private_group(info))
+    if writable and not info.st_mode & stat.S_ISVTX:
+        return f"is writable by others (mode {stat.S_IMODE(info.st_mode):o})"
+    return None
+
+
+def _private_group(info: os.stat_result) -> bool:
+    """Whether the group of ``info`` is its owner's alone: a user private group (umask 002 is common there)."""
+    return _group_of_one(info.st_gid, info.st_uid)
+
+
+@lru_cache(maxsize=None)
+def _group_of_one(gid: int, uid: int) -> bool:
+    try:
+        import grp
+        import pwd
+
+        owner, group = pwd.getpwuid(uid), grp.getgrgid(gid)
+        users = pwd.getpwall()
+    except (ImportError, KeyError):
+        return False
+    # like Debian's OpenSSH: the owner's primary group, listing no one else, and no one else's primary group
+    return (
+        owner.pw_gid == gid
+        and set(group.gr_mem) <= {owner.pw_name}
+        and all(user.pw_uid == uid for user in users if user.pw_gid == gid)
+    )
 
 
 def default_root() -> Path:
@@ -283,9 +332,11 @@ class Cache:
         """Remove the entry of ``key`` (call with its lock held)."""
         target = self.base / key
         if target.exists():
-            trash = Path(tempfile.mkdtemp(prefix="trash-", dir=self.base / "tmp"))
-            os.replace(target, trash / key)
-            shutil.rmtree(trash, ignore_errors=True)
+            _remove(target, self.base / "tmp")
+
+    def source_path(self, name: str, data: bytes) -> Path:
+        """Where :meth:`source_file` keeps ``data`` under ``name`` (nothing is written)."""
+        return self.base / "sources" / hashlib.sha256(data).hexdigest() / name
 
     def source_file(self, name: str, data: bytes) -> Path:
         """``v1/sources/<sha256>/<name>``: a source kept by its content (shipped, or generated inline).
@@ -295,7 +346,7 @@ class Cache:
         CacheError
             The cache cannot be written.
         """
-        path = self.base / "sources" / hashlib.sha256(data).hexdigest() / name
+        path = self.source_path(name, data)
         try:
             if path.read_bytes() == data:
                 return path
@@ -319,22 +370,40 @@ class Cache:
         """Where the log of the last failed build of a module is kept (write it with :func:`write_file`)."""
         return self.base / "logs" / f"{module_name}.log"
 
-    def clean(self) -> int:
+    def clean(self, sources: Iterable[Path] = ()) -> int:
         """Remove what capsules created (builds, shipped sources, logs, temporary directories).
 
-        Anything else under the cache is left alone.  Returns how many builds went.
+        Anything else under the cache is left alone.  With ``sources`` (files
+        and folders), only the builds made from those files, or from files in
+        those folders, are removed.  Returns how many builds went.
+
+        Raises
+        ------
+        CacheError
+            A build could not be removed (a read-only cache): says where and why.
         """
+        wanted = [Path(os.path.realpath(p)) for p in sources]
         count = 0
-        for child in self.base.iterdir():
+        for child in sorted(self.base.iterdir()):
             if KEY.fullmatch(child.name) and child.is_dir() and not child.is_symlink():
-                _remove(child)
-                count += 1
-        for sub, own in _OWN.items():
+                if not wanted or _made_from(child, wanted):
+                    _remove(child, self.base / "tmp")
+                    count += 1
+        for sub, own in _OWN.items() if not wanted else ():
             folder = self.base / sub
-            for child in folder.iterdir() if folder.is_dir() else ():
+            for child in sorted(folder.iterdir()) if folder.is_dir() else ():
                 if own.fullmatch(child.name) and not child.is_symlink():
-                    _remove(child)
+                    _remove(child, self.base / "tmp")
         return count
+
+
+def _made_from(directory: Path, wanted: list[Path]) -> bool:
+    """Whether the build in ``directory`` was made from one of the files, or from a file in one of the folders."""
+    try:
+        source = Path(json.loads((directory / ENTRY_FILE).read_text())["source"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False  # damaged: not provably one of these sources' builds
+    return any(source == path or path in source.parents for path in wanted)
 
 
 def no_space(path: Path, reason: str, doing: str = "") -> CacheError:
@@ -362,7 +431,8 @@ def read_only_lookup(key: str) -> Entry | None:
 
     Such caches (prepared in a container image or on a cluster's shared file
     system) are never written; listing one is trusting whoever owns it, so
-    only symlinks and write access for others are refused there.
+    only symlinks and write access for anyone else (its group included) are
+    refused there.
     """
     for root in filter(None, os.environ.get("CAPSULES_CACHE_PATH", "").split(os.pathsep)):
         entry = _lookup(Path(root).expanduser(), key, installed=True, any_owner=True)
@@ -383,8 +453,20 @@ def _lookup(root: Path, key: str, **trust: bool) -> Entry | None:
         return None
 
 
-def _remove(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+def _remove(path: Path, tmp: Path) -> None:
+    """Move ``path`` out of the cache in one step, then delete it: a cache that refuses loses nothing.
+
+    Raises
+    ------
+    CacheError
+        ``path`` cannot be moved (a read-only cache): says where and why.
+    """
+    try:
+        trash = Path(tempfile.mkdtemp(prefix="trash-", dir=tmp))
+        os.replace(path, trash / path.name)
+    except OSError as err:
+        raise CacheError(f"cannot remove {path.name} ({err.strerror})", path=path.parent) from None
+    shutil.rmtree(trash, ignore_errors=True)  # what is left is trash: the next clean takes it
 
 
 def write_file(path: Path, data: bytes) -> None:

@@ -199,7 +199,13 @@ def lift_source(origin: str, text: str) -> tuple[list[Lifted], list[CapsulesErro
 
 def has_decorators(text: str) -> bool:
     """Whether a source may hold inline kernels (a cheap look before parsing)."""
-    return re.search(rf"^\s*@\s*(?:\w+\.)?(?:{'|'.join(ROLES)})\b", text, re.MULTILINE) is not None
+    return first_decorator(text) is not None
+
+
+def first_decorator(text: str) -> int | None:
+    """The line of the first decorator that may be capsules' (a cheap look before parsing), or None."""
+    found = re.search(rf"^[ \t]*@\s*(?:\w+\.)?(?:{'|'.join(ROLES)})\b", text, re.MULTILINE)
+    return None if found is None else text.count("\n", 0, found.start()) + 1
 
 
 class _Decorators:

@@ -32,10 +32,15 @@ def cache_key(
     checked: bool = False,
     constants: dict[str, dict[str, float]] | None = None,
     variants: dict[str, list[str]] | None = None,
+    file_name: str = "",
 ) -> tuple[str, dict[str, Any]]:
-    """The cache key of a kernel source built with ``flags``, and what went into it."""
+    """The cache key of a kernel source built with ``flags``, and what went into it.
+
+    ``file_name`` is in it because the binary names its file in the errors its kernels raise.
+    """
     inputs = {
         "source_sha256": hashlib.sha256(source).hexdigest(),
+        "file_name": file_name,
         "capsules": __version__,
         "generator": generator_digest(),
         "pythran": pythran_version(),

@@ -24,13 +24,14 @@ from typing import Any
 import numpy as np
 from scipy import LowLevelCallable
 
-from . import prebuilt, userdata
+from . import inline, prebuilt, userdata
 from .build import Plan, build_plan, plan
 from .cache import Cache, Entry, read_only_lookup
 from .child.protocol import read_exports
-from .errors import BuildError, CacheError, CapsulesError, PrebuiltError, UserDataError
+from .errors import BuildError, CacheError, CapsulesError, PrebuiltError, SpecError, UserDataError
 from .signatures import Signature, match
-from .spec import ExportSpec
+from .source import decode_source
+from .spec import ExportSpec, declares_kernels
 
 _LOADED: dict[str, KernelModule] = {}
 _LOCK = threading.Lock()
@@ -248,11 +249,25 @@ def load(
     """
     path = Path(path)
     planned = plan(path, portable=portable, checked=checked, constants=constants)
+    _refuse_decorated_script(path, planned.source)
     # a package's prebuilt binaries first: no cache, no pythran, no compiler
     entry, unsuitable = prebuilt.find(path, planned.source, checked=checked, constants=planned.constants)
     if entry is None:
         entry = _find_entry(planned, cache, build, unsuitable)
     return from_entry(path, entry)
+
+
+def _refuse_decorated_script(path: Path, source: bytes) -> None:
+    """A script whose kernels are decorated is built kernel by kernel, from its imported functions: say so."""
+    text = decode_source(source, path)
+    line = None if declares_kernels(text) else inline.first_decorator(text)
+    if line is not None:
+        raise SpecError(
+            "this script's kernels are decorated, and capsules.load() takes a kernel file with '#pythran export' "
+            "or '#capsules' comments: import the script and call kernel.lowlevel() on its kernels (built at first "
+            f"use), or build them ahead with 'capsules build {path}'",
+            path=path, line=line,
+        )
 
 
 def from_entry(path: Path, entry: Entry) -> KernelModule:

@@ -62,8 +62,28 @@ class Shipment:
     binaries: dict[str, bytes]  # variant (CPU level) -> binary; empty: build from the source
 
     def __post_init__(self) -> None:
-        # pickles are trusted by design; what costs nothing is still checked, so
-        # that a damaged or altered one cannot write outside the cache
+        self.check()
+
+    def check(self) -> None:
+        """Refuse a shipment whose names could reach outside the cache.
+
+        Pickles are trusted by design; what costs nothing is still checked, so
+        that a damaged or altered one cannot write outside the cache.  An
+        unpickled shipment never ran ``__post_init__``: :func:`receive` calls
+        this before it touches the cache.
+
+        Raises
+        ------
+        CacheError
+            The shipment is malformed, or its key, variants or source do not match.
+        """
+        typed = (
+            isinstance(self.path, str) and "\0" not in self.path and isinstance(self.source, bytes)
+            and isinstance(self.key, str) and isinstance(self.binaries, dict)
+            and all(isinstance(binary, bytes) for binary in self.binaries.values())
+        )
+        if not typed:
+            raise CacheError("the shipped build has fields of the wrong type", path=str(self.path))
         try:
             check_entry_data(self.entry)
         except ValueError as err:
@@ -72,7 +92,7 @@ class Shipment:
             raise CacheError(f"the shipped cache key {self.key!r} is not a sha256 hex digest", path=self.path)
         if not set(self.binaries) <= set(self.entry["variants"]):
             raise CacheError("the shipped binaries are not the build's variants", path=self.path)
-        if hashlib.sha256(self.source).hexdigest() != self.inputs["source_sha256"]:
+        if hashlib.sha256(self.source).hexdigest() != self.inputs.get("source_sha256"):
             raise CacheError("the shipped source does not match its build", path=self.path)
         if self.name in ("", ".", ".."):
             raise CacheError("the shipped source has no file name", path=self.path)
@@ -116,6 +136,7 @@ def pack(module: KernelModule) -> Shipment:
 
 def receive(shipment: Shipment) -> KernelModule:
     """The module a shipment describes, in this process (the inverse of :func:`pack`)."""
+    shipment.check()
     memo = (shipment.key, shipment.path)
     with _LOCK:
         module = loaded(shipment.key)

@@ -25,12 +25,10 @@ import sys
 import threading
 import types
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from . import natural
 from .errors import CapsulesError, SpecError
-from .source import read_source
 
 _EXPORT = re.compile(r"^\s*#\s*pythran\s+export\b")
 # pythran reads every comment that starts like this as one of its own
@@ -143,16 +141,6 @@ def exports(text: str, defs: dict[str, ast.AST], path: str, errors: list[Capsule
 def directives(text: str) -> list[str]:
     """pythran's comments of a module, each with its continuation lines, as pythran reads them."""
     return ["\n".join(line.strip() for line in block) for _, block in _export_blocks(text.splitlines())]
-
-
-def is_kernel_file(path: Path) -> bool:
-    """Whether ``path`` is a Python file with an export comment (``#pythran export`` or ``#capsules``)."""
-    if path.suffix != ".py":
-        return False
-    try:
-        return declares_kernels(read_source(path).decode("utf-8", "replace"))
-    except SpecError:
-        return False
 
 
 def declares_kernels(text: str) -> bool:

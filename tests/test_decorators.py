@@ -418,3 +418,11 @@ def test_lift_keeps_line_numbers() -> None:
     ]
     moved = lifted.relocate(capsules.SpecError("bad", path="gen.py", line=10), "gen.py")
     assert (moved.path, moved.line, moved.source_line) == ("t.py", 8, "def k(x, a):")
+
+
+def test_load_of_a_decorated_script_says_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "deco.py"
+    path.write_text("import capsules\n\n\n@capsules.integrand('x; a')\ndef k(x, a):\n    return a * x\n")
+    with pytest.raises(capsules.SpecError, match=r"import the script and call kernel.lowlevel\(\)") as caught:
+        capsules.load(path, cache=tmp_path / "cache")
+    assert str(caught.value).startswith(f"{path}:4: ") and f"capsules build {path}" in str(caught.value)
