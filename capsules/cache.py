@@ -361,7 +361,7 @@ class Cache:
         return path
 
     def pch_dir(self) -> Path:
-        """``v1/pch``: pythran's core headers, precompiled once per compiler and flags (see capsules._compile)."""
+        """``v1/pch``: pythran's core headers, precompiled once per compiler and flags (see capsules.child.pch)."""
         path = self.base / "pch"
         _private_dir(path)
         return path

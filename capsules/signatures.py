@@ -35,7 +35,7 @@ class Form:
     because it made the copy.  ``ranges`` are C conditions on the arguments
     (``"{k}"`` again) that SciPy's own calls always meet, such as a filter
     size of at least 1: the entry point tells the compiler so, on a path it
-    takes only when they hold (see adapters).
+    takes only when they hold (see capsules.generate.entries).
     """
 
     ret: str

@@ -1,4 +1,4 @@
-"""The compiler process a build runs in: pythran's C++ generation, the entry points, the compiler calls.
+"""The compiler process a build runs in: pythran's C++ generation and the compiler calls.
 
 Run as ``python -I .../capsules/child/__main__.py --serve [PYTHRAN_DIR]``
 (what ``capsules.workers`` starts), it imports pythran at once, so that the

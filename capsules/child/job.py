@@ -1,4 +1,4 @@
-"""One build in the compiler process: pythran's C++, the entry points, the compiler calls, the result.
+"""One build in the compiler process: pythran's C++ between the build's own, the compiler calls, the result.
 
 A request (capsules.child.protocol.Request) names the private staging
 directory the build works in, and the log it writes to.  Each build runs in

@@ -25,11 +25,13 @@ EXIT_NO_SPACE = 28
 # other compilers do not know: the compiler process leaves them out for those.
 LOOP_FLAGS = ("-funroll-loops", "--param=max-unrolled-insns=24")
 LAYOUT_FLAGS = ("-falign-loops=32", "--param=align-loop-iterations=8")
-GCC_ONLY_PARAMS = tuple(flag.rsplit("=", 1)[0] + "=" for flag in (*LOOP_FLAGS, *LAYOUT_FLAGS) if flag.startswith("--param="))
+GCC_ONLY_PARAMS = tuple(
+    flag.rsplit("=", 1)[0] + "=" for flag in (*LOOP_FLAGS, *LAYOUT_FLAGS) if flag.startswith("--param=")
+)
 
 
 class Target(TypedDict):
-    """One binary a build makes: its compile flags and file name (a native build has one, a portable one per CPU level)."""
+    """One binary a build makes: its compile flags and file name (one for a native build, one per CPU level else)."""
 
     flags: list[str]
     binary: str
