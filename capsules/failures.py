@@ -66,6 +66,12 @@ def _pythran_failure(plan: Plan, result: Failed) -> tuple[int | None, str]:
         line = _import_line(plan.source, missing.group(1))
         message = f"pythran cannot compile module '{missing.group(1)}' (it compiles math, cmath, numpy, " \
                   "scipy.special and a few more from the standard library)"
+    unknown = re.match(r"identifier '(\w+)' not found in module '([\w.]+)'", result["message"])
+    if unknown:  # from scipy.special import erf: the import is the line to change, and math.erf the way out
+        name, module = unknown.groups()
+        line = _import_line(plan.source, f"{module}.{name}")
+        message = f"pythran does not compile '{module}.{name}'{_instead(name)}; docs/special-functions.md " \
+                  "lists what it compiles"
     attribute = re.match(r"Unsupported attribute '(\w+)'", result["message"])
     if line is None and attribute:  # nor the line that uses the attribute
         line = _attribute_line(plan.source, attribute.group(1))
@@ -77,6 +83,15 @@ def _pythran_failure(plan: Plan, result: Failed) -> tuple[int | None, str]:
         return line, message
     wanted = ROLES[kernel.role].returns
     return line, f"'{kernel.name}' must return {wanted} for SciPy, which it does not ({message})"
+
+
+def _instead(name: str) -> str:
+    """Where else a function of that name is compiled, as a hint."""
+    import cmath
+    import math
+
+    found = [f"{m.__name__}.{name}" for m in (math, cmath) if hasattr(m, name)]
+    return f": use {' or '.join(found)} instead" if found else ""
 
 
 def _failing_function(log: str, name: str) -> str | None:

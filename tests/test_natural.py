@@ -122,6 +122,14 @@ def test_parameters_are_checked_before_scipy_runs(load_kernel, call, fragment):
     assert str(info.value).startswith(f"{kernel.spec.path}:13: ")
 
 
+def test_a_parameter_listed_with_the_variables_gets_a_hint(write_kernel, cache_dir):
+    path = write_kernel("#capsules integrand f(x, a)\ndef f(x, a):\n    return a * x\n")
+    kernel = capsules.load(path, cache=cache_dir).f
+    with pytest.raises(capsules.UserDataError, match=re.escape("unexpected a; a is listed before ';'")) as info:
+        kernel.lowlevel(a=2.0)
+    assert str(info.value).endswith("did you mean 'f(x; a)'?")
+
+
 def test_raw_kernel_refuses_parameters_by_name(load_kernel):
     with pytest.raises(capsules.UserDataError, match="raw kernel"):
         load_kernel("integrands").f.lowlevel(c=1.0)
@@ -135,6 +143,8 @@ def test_raw_kernel_refuses_parameters_by_name(load_kernel):
         ("#capsules filter f(a, b)\ndef f(a, b):\n    return a\n", "a filter takes 1 argument(s) before ';'"),
         ("#capsules filter g(w)\ndef f(w):\n    return w\n", "no top-level 'def g'"),
         ("#capsules filter f w\ndef f(w):\n    return w\n", "expected '#capsules ROLE name("),
+        ("#capsules integrand \u0192(x)\ndef \u0192(x):\n    return x\n", "ASCII names only, as C does: rename '\u0192'"),
+        ("#pythran export capsule \u0192(float64)\ndef \u0192(x):\n    return x\n", "ASCII names only"),
     ],
 )
 def test_bad_role_comment_is_located(write_kernel, comment, fragment):
