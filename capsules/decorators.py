@@ -27,8 +27,10 @@ import functools
 import linecache
 import os
 import threading
+import re
 from collections.abc import Callable
 from pathlib import Path
+from types import FunctionType
 from typing import Any, TypeVar, overload
 
 from scipy import LowLevelCallable
@@ -41,6 +43,20 @@ from .load import Kernel, KernelCallable, KernelModule, from_entry, load
 from .natural import different_names
 
 F = TypeVar("F", bound=Callable[..., Any])
+C = TypeVar("C", bound=Callable[..., Any])
+
+
+def _user_facing(function: C) -> C:
+    """Raise capsules' errors from here, not from deep inside: the message says where the user's line is."""
+
+    @functools.wraps(function)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except CapsulesError as err:
+            raise err.with_traceback(None) from err.__cause__
+
+    return call  # type: ignore[return-value]
 
 
 class InlineKernel:
@@ -62,6 +78,8 @@ class InlineKernel:
     ) -> None:
         functools.update_wrapper(self, function)
         self.function = function
+        # a stat, not a read: importing a module of kernels still reads nothing
+        self.defined = file_stamp(function.__code__.co_filename)
         self.declaration = declaration
         self.checked, self.portable = checked, portable
         self._kernel: Kernel | None = None
@@ -91,6 +109,7 @@ class InlineKernel:
     parameters = property(lambda self: self.kernel.parameters, doc=Kernel.parameters.__doc__)
 
     @property
+    @_user_facing
     def kernel(self) -> Kernel:
         """The compiled kernel (built on first use), its errors located at the user's file and line."""
         kernel = self.build()._kernel
@@ -102,6 +121,7 @@ class InlineKernel:
         """Whether the compiled kernel is loaded in this process."""
         return self._kernel is not None
 
+    @_user_facing
     def build(self, cache: Cache | str | Path | None = None) -> InlineKernel:
         """Compile (or load from the cache) now; returns the kernel.
 
@@ -115,20 +135,23 @@ class InlineKernel:
                 self._kernel = self._load(cache)
         return self
 
+    @_user_facing
     def lowlevel(self, user_data: Any = None, **parameters: float) -> LowLevelCallable:
         """As :meth:`Kernel.lowlevel`; the callable keeps this inline kernel alive (and pickles as it)."""
         return KernelCallable(self, self.kernel.user_data_array(user_data, **parameters))  # type: ignore[arg-type]
 
+    @_user_facing
     def user_data_array(self, user_data: Any = None, **parameters: float) -> Any:
         """As :meth:`Kernel.user_data_array`."""
         return self.kernel.user_data_array(user_data, **parameters)
 
+    @_user_facing
     def as_ctypes(self) -> Any:
         """As :meth:`Kernel.as_ctypes`."""
         return self.kernel.as_ctypes()
 
     def _load(self, cache: Cache | str | Path | None) -> Kernel:
-        lifted = lift_function(self.function, self.declaration)
+        lifted = lift_function(self.function, self.declaration, self.defined)
         origin = Path(lifted.origin)
         # a package's prebuilt binaries first (its wheel carries them): no cache, no pythran, no compiler
         entry, unsuitable = prebuilt.find(origin, lifted.text.encode(), checked=self.checked, constants={},
@@ -178,8 +201,14 @@ def _restore(module: KernelModule, name: str) -> InlineKernel:
     return InlineKernel.loaded(getattr(module.python_module(), name), built, lifted)
 
 
-def lift_function(function: Callable[..., Any], form: inline.Declaration) -> inline.Lifted:
+def lift_function(
+    function: Callable[..., Any], form: inline.Declaration, defined: tuple[int, int] | None = None
+) -> inline.Lifted:
     """The generated kernel module of a decorated function, read from its source file as it is now.
+
+    ``defined`` is the file's :func:`file_stamp` when the function was
+    defined: a file changed since then is refused, since what it holds now
+    may not be what the function runs.
 
     Raises
     ------
@@ -191,7 +220,8 @@ def lift_function(function: Callable[..., Any], form: inline.Declaration) -> inl
     filename = code.co_filename
     if os.path.exists(filename):
         linecache.checkcache(filename)  # an edited file is read again
-    text = "".join(linecache.getlines(filename, function.__globals__))
+    # the interactive prompt keeps each input apart: what an earlier one imported is not in this one's text
+    text = "" if _PROMPT.fullmatch(filename) else "".join(linecache.getlines(filename, function.__globals__))
     where = {"path": filename, "line": code.co_firstlineno}
     if not text:
         raise SpecError(f"cannot read the source of '{form.name}': compile it from a file, a notebook cell "
@@ -201,15 +231,31 @@ def lift_function(function: Callable[..., Any], form: inline.Declaration) -> inl
     except SyntaxError:
         tree = None
     node = inline.find_function(tree, function.__name__, code.co_firstlineno) if tree else None
-    if node is None:
+    if node is None or (defined is not None and file_stamp(filename) != defined):
         raise SpecError(f"the source of '{form.name}' changed since it was defined; run the file again", **where)
     return inline.lift(filename, text, node, form, tree)
+
+
+# the file names Python's interactive prompt gives its inputs (3.13's REPL, and the classic one)
+_PROMPT = re.compile(r"<python-input-\d+>|<stdin>")
+
+
+def file_stamp(filename: str) -> tuple[int, int] | None:
+    """When a source file last changed, and its size; None for a source that is not a file (a cell, a prompt)."""
+    try:
+        info = os.stat(filename)
+    except (OSError, ValueError):
+        return None
+    return info.st_mtime_ns, info.st_size
 
 
 def _check(function: Callable[..., Any], form: inline.Declaration) -> None:
     """What can be checked when decorating, cheaply: the function's kind and its arguments."""
     code = function.__code__
     where = {"path": code.co_filename, "line": code.co_firstlineno}
+    if function.__name__ == "<lambda>":
+        raise SpecError("a lambda cannot be compiled: capsules compiles functions defined with 'def' at the top "
+                        "level of a file; define it with 'def' and decorate that", **where)
     if code.co_freevars or "<locals>" in function.__qualname__:
         outer = function.__qualname__.split(".<locals>")[0]
         raise SpecError(f"'{form.name}' is defined inside '{outer}': capsules compiles top-level functions "
@@ -229,6 +275,17 @@ def _check(function: Callable[..., Any], form: inline.Declaration) -> None:
         raise SpecError(different_names(form.name, arguments, listed, "the decorator"), **where)
 
 
+def _plain(function: Any, role: str) -> None:
+    """Refuse what a decorator cannot compile before reading it: a kernel already, or not a function."""
+    if isinstance(function, InlineKernel):
+        code = function.function.__code__
+        raise SpecError(f"'{function.name}' is decorated twice: one capsules decorator makes it a kernel",
+                        path=code.co_filename, line=code.co_firstlineno)
+    if not isinstance(function, FunctionType):
+        raise SpecError(f"@{role} decorates a function defined with 'def', not {type(function).__name__} "
+                        f"{getattr(function, '__name__', '')!r}".rstrip(" '"))
+
+
 def _decorator(role: str) -> Callable[..., Any]:
     summary = ROLES[role].summary
 
@@ -242,7 +299,9 @@ def _decorator(role: str) -> Callable[..., Any]:
         if callable(arguments):  # used bare: @capsules.filter
             return decorate()(arguments)
 
+        @_user_facing
         def wrap(function: Callable[..., Any]) -> InlineKernel:
+            _plain(function, role)
             code = function.__code__
             names = code.co_varnames[: code.co_argcount]
             form = inline.natural_form(role, function.__name__, names, arguments)
@@ -294,7 +353,9 @@ def raw(types: str, /, *, checked: bool = False, portable: bool = False) -> Call
         As for :func:`integrand`.
     """
 
+    @_user_facing
     def wrap(function: Callable[..., Any]) -> InlineKernel:
+        _plain(function, inline.RAW)
         form = inline.raw_form(function.__name__, types)
         _check(function, form)
         return InlineKernel(function, form, checked=checked, portable=portable)

@@ -66,6 +66,12 @@ def _pythran_failure(plan: Plan, result: Failed) -> tuple[int | None, str]:
         line = _import_line(plan.source, missing.group(1))
         message = f"pythran cannot compile module '{missing.group(1)}' (it compiles math, cmath, numpy, " \
                   "scipy.special and a few more from the standard library)"
+    unknown = re.match(r"identifier '(\w+)' not found in module '([\w.]+)'", result["message"])
+    if unknown:  # from scipy.special import erf: the import is the line to change, and math.erf the way out
+        name, module = unknown.groups()
+        line = _import_line(plan.source, f"{module}.{name}")
+        message = f"pythran does not compile '{module}.{name}'{_instead(name)}; docs/special-functions.md " \
+                  "lists what it compiles"
     attribute = re.match(r"Unsupported attribute '(\w+)'", result["message"])
     if line is None and attribute:  # nor the line that uses the attribute
         line = _attribute_line(plan.source, attribute.group(1))
@@ -77,6 +83,15 @@ def _pythran_failure(plan: Plan, result: Failed) -> tuple[int | None, str]:
         return line, message
     wanted = ROLES[kernel.role].returns
     return line, f"'{kernel.name}' must return {wanted} for SciPy, which it does not ({message})"
+
+
+def _instead(name: str) -> str:
+    """Where else a function of that name is compiled, as a hint."""
+    import cmath
+    import math
+
+    found = [f"{m.__name__}.{name}" for m in (math, cmath) if hasattr(m, name)]
+    return f": use {' or '.join(found)} instead" if found else ""
 
 
 def _failing_function(log: str, name: str) -> str | None:
@@ -114,15 +129,34 @@ def syntax_tree(source: bytes) -> ast.Module:
 
 
 def summarize(log: str, limit: int = SUMMARY_LINES) -> str:
-    """The first real compiler error of a build log, about ``limit`` lines."""
-    lines = log.splitlines()
-    first = next((i for i, line in enumerate(lines) if " error: " in line or "error:" in line[:8]), None)
+    """The first real compiler error of a build log, about ``limit`` lines, without the commands that ran."""
+    lines = [line for line in log.splitlines() if not _is_command(line, log) and not _TRAILER.match(line)]
+    first = next((i for i, line in enumerate(lines) if _is_error(line)), None)
     if first is None:
         tail = [line for line in lines if line.strip()][-limit:]
-        return "\n".join(tail)
+        return "\n".join(map(_shortened, tail))
     picked = [lines[first]]
     for line in lines[first + 1 :]:
-        if len(picked) >= limit or " error: " in line:
+        if len(picked) >= limit or _is_error(line):
             break
         picked.append(line)
-    return "\n".join(picked)
+    return "\n".join(map(_shortened, picked))
+
+
+# the line the compiler process ends a failed build's log with: the headline says it already
+_TRAILER = re.compile(r"^[\w ]+ failed: ")
+SUMMARY_WIDTH = 200  # a template's name can run to thousands of characters: the full log has it
+
+
+def _is_error(line: str) -> bool:
+    return " error: " in line or "error:" in line[:8]
+
+
+def _is_command(line: str, log: str) -> bool:
+    """Whether ``line`` is a compiler command the log records (the log starts with the first one)."""
+    compiler = log.split(" ", 1)[0]
+    return bool(compiler) and line.startswith(compiler + " ")
+
+
+def _shortened(line: str) -> str:
+    return line if len(line) <= SUMMARY_WIDTH else line[: SUMMARY_WIDTH - 1] + "…"

@@ -144,13 +144,13 @@ def lift(origin: str, text: str, node: ast.FunctionDef, form: Declaration, tree:
     _Collector(tree, _Where(origin, lines), layout).function(node, kernel=True)
     comment_line = _comment_line(node, layout)
     layout.put(comment_line, form.comment())
-    return Lifted(origin, form.name, layout.text(), _first_line(node), comment_line, tuple(lines))
+    return Lifted(origin, form.name, layout.text(), first_line(node), comment_line, tuple(lines))
 
 
-def find_function(tree: ast.Module, name: str, first_line: int) -> ast.FunctionDef | None:
-    """The top-level ``def name`` whose first line (its first decorator's, if any) is ``first_line``."""
+def find_function(tree: ast.Module, name: str, line: int) -> ast.FunctionDef | None:
+    """The top-level ``def name`` whose first line (its first decorator's, if any) is ``line``."""
     for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and node.name == name and _first_line(node) == first_line:
+        if isinstance(node, ast.FunctionDef) and node.name == name and first_line(node) == line:
             return node
     return None
 
@@ -247,7 +247,8 @@ def _static_form(node: ast.FunctionDef, decorator: ast.expr, role: str, where: _
     return natural_form(role, node.name, arguments, text)
 
 
-def _first_line(node: ast.FunctionDef) -> int:
+def first_line(node: ast.FunctionDef) -> int:
+    """A function's first line: its first decorator's, as its code object counts."""
     return node.decorator_list[0].lineno if node.decorator_list else node.lineno
 
 

@@ -119,6 +119,10 @@ def _parse(body: str, defs: dict[str, ast.FunctionDef], path: str, line: int, so
     if form is None:
         raise SpecError("expected '#capsules ROLE name(provided, ...; parameter, ...)'", **where)
     role, name, provided, parameters = form.group(1), form.group(2), _names(form.group(3)), _names(form.group(4))
+    if not body.isascii():  # pythran's C++ names are ASCII
+        foreign = re.search(r"[^\x00-\x7f]+", body)
+        raise SpecError(f"kernels take ASCII names only, as C does: rename '{foreign.group() if foreign else ''}'",
+                        **where)
     if role not in ROLES:
         raise SpecError(f"unknown role '{role}'; the roles are {', '.join(ROLES)}", **where)
     expected = ROLES[role].provided

@@ -238,11 +238,16 @@ def _parse_block(
     from pythran.errors import PythranSyntaxError
 
     source_line = lines[lineno - 1].rstrip()
+    text = "\n".join(_normalise(line) for line in block)
+    where = {"path": path, "line": lineno, "source_line": source_line}
+    foreign = re.search(r"[^\x00-\x7f]+", text)
+    if foreign:  # pythran's parser fails on them with an IndexError of its own
+        raise SpecError(f"kernels take ASCII names only, as C does: rename '{foreign.group()}'", **where)
     try:
-        spec = _pythran_parse("\n".join(_normalise(line) for line in block))
+        spec = _pythran_parse(text)
     except PythranSyntaxError as err:
         message = str(err.args[0]) if err.args else "malformed export comment"
-        raise SpecError(message, path=path, line=lineno, source_line=source_line) from None
+        raise SpecError(message, **where) from None
     found = [(name, sig, True) for name, sig in spec.capsules.items()]
     found += [(name, sig, False) for name, sigs in spec.functions.items() for sig in sigs or [()]]
     return [_make_spec(name, sig, capsule, lineno, source_line, defs, path) for name, sig, capsule in found]

@@ -83,7 +83,9 @@ def parameters(spec: ExportSpec, user_data: Any, given: dict[str, Any]) -> list[
             [f"unexpected {', '.join(extra)}"] if extra else []
         )
         raise UserDataError(
-            f"'{spec.name}' takes parameters ({', '.join(spec.parameters)}): {'; '.join(problems)}", **where
+            f"'{spec.name}' takes parameters ({', '.join(spec.parameters)}): {'; '.join(problems)}"
+            + _semicolon_hint(spec, extra),
+            **where,
         )
     values = []
     for name in spec.parameters:
@@ -98,6 +100,16 @@ def parameters(spec: ExportSpec, user_data: Any, given: dict[str, Any]) -> list[
             )
         values.append(float(value))
     return values if spec.parameters else None
+
+
+def _semicolon_hint(spec: ExportSpec, extra: list[str]) -> str:
+    """A hint for a parameter listed among what SciPy provides: the ';' forgotten in the comment."""
+    variables = [n for n in spec.provided if n in extra]
+    if not variables:
+        return ""
+    provided = [n for n in spec.provided if n not in variables]
+    return (f"; {', '.join(variables)} {'is' if len(variables) == 1 else 'are'} listed before ';', with what SciPy "
+            f"provides: did you mean '{spec.name}({', '.join(provided)}; {', '.join(variables)})'?")
 
 
 def _refuse_addresses(spec: ExportSpec, value: Any) -> None:
@@ -134,7 +146,8 @@ def _array_problem(raw: np.ndarray, dtype: np.dtype) -> str | None:
     if raw.ndim > 1:
         return f"a {raw.ndim}-D array"
     if dtype.kind in "iu" and raw.dtype.kind == "f" and not np.all(np.mod(raw, 1) == 0):
-        return "non-integral values (the kernel reads integers)"
+        bad = raw.reshape(-1)[np.mod(raw.reshape(-1), 1) != 0][0].item()
+        return f"{bad!r}, which is not a whole number: the kernel reads {dtype} values"
     return None
 
 

@@ -329,3 +329,29 @@ def test_a_full_disk_is_reported_as_such_and_publishes_nothing(small_disk, tmp_p
 
     (small_disk / "filler").unlink()
     capsules.build([path], cache=cache)  # with room again, the same cache builds
+
+
+FAILING_COMPILERS = {
+    # a compiler that fails and says nothing: the log's first line is its command
+    "silent": ("exit 1\n", "exited with status 1 and printed nothing"),
+    "a flag refused": ("echo \"cc1plus: error: unrecognized command-line option '-fbogus'\"\nexit 1\n",
+                       "cc1plus: error: unrecognized command-line option '-fbogus'"),
+}
+
+
+@pytest.mark.parametrize("case", FAILING_COMPILERS)
+def test_a_failing_compiler_shows_its_first_error_once_and_no_command(tmp_path, case):
+    script, shown = FAILING_COMPILERS[case]
+    compiler = tmp_path / "failing-c++"
+    compiler.write_text("#!/bin/sh\n" + script)
+    compiler.chmod(0o755)
+    kernels = Path(__file__).resolve().parent.parent / "kernels"
+    done = subprocess.run(
+        [sys.executable, "-m", "capsules", "build", str(kernels / "filters.py"), "--cache", str(tmp_path / "c")],
+        env={**os.environ, "CXX": str(compiler)}, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False,
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.count(shown) == 1, done.stderr  # filters.py compiles in two parts: one error is enough
+    assert "-DNDEBUG" not in done.stderr  # no command line
+    assert "pythran:" not in done.stderr  # pythran's checker is not asked why a compiler would not start
+    assert max(map(len, done.stderr.splitlines())) <= 200 + len(str(tmp_path)) + 40

@@ -134,6 +134,8 @@ def report(command: list[str], done: subprocess.CompletedProcess | OSError) -> b
             f"cannot run the C++ compiler '{command[0]}': {done.strerror} (set CXX to a C++ compiler, e.g. g++)"
         )
     sys.stdout.buffer.write(done.stdout)
+    if done.returncode != 0 and not done.stdout.strip():  # else the summary of the log would be the command
+        print(f"error: {command[0]} exited with status {done.returncode} and printed nothing")
     sys.stdout.flush()
     if done.returncode != 0:
         reasons = {os.strerror(number) for number in NO_SPACE}

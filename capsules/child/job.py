@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -128,7 +129,8 @@ def run(request: Request) -> Built:
         at_once = request["cores"]
         compiled = run_compilers(compiles, at_once) and run_compilers(links, at_once)
     if not compiled:
-        generated.check()  # raises a located PythranTypeError when it can tell why
+        if _code_errors(request["log"]):  # not a compiler that cannot start, or refuses a flag
+            generated.check()  # raises a located PythranTypeError when it can tell why
         raise CompilerFailed("the C++ compiler failed")
     for leftover in outdir.glob("*.part*.o"):
         leftover.unlink()
@@ -168,3 +170,12 @@ def as_result(err: BaseException) -> Failed:
     if isinstance(err, CompilerFailed):
         return failed("compile", str(err))
     return failed("internal", f"{type(err).__name__}: {err}")
+
+
+def _code_errors(log: str) -> bool:
+    """Whether the compiler reported an error at a line of the code (only then can pythran's checker say why)."""
+    try:
+        text = Path(log).read_text(errors="replace") if log else ""
+    except OSError:
+        return True
+    return not log or re.search(r"\.(?:cpp|hpp|h):\d+:(?:\d+:)? (?:fatal )?error: ", text) is not None

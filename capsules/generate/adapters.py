@@ -95,13 +95,13 @@ def _capsules_at(i, n):
 _DIVISION_HELPERS = '''
 
 def _capsules_ifloordiv(a, b):
-    if isinstance(b, int) and b == 0:
+    if not isinstance(b, (float, _capsules_np.float32)) and b == 0:
         raise ZeroDivisionError("integer division or modulo by zero")
     return a // b
 
 
 def _capsules_imod(a, b):
-    if isinstance(b, int) and b == 0:
+    if not isinstance(b, (float, _capsules_np.float32)) and b == 0:
         raise ZeroDivisionError("integer division or modulo by zero")
     return a % b
 '''
@@ -126,8 +126,9 @@ def _capsules_mod(a, b):
     return a % b
 
 
-def _capsules_index(i, n):
+def _capsules_index(i, n, name):
     if i < -n or i >= n:
-        raise IndexError("index out of range")
+        # joined from a list: pythran does not compile a chain of + between strings and str(int)
+        raise IndexError(name + str.join("", ["[", str(i), "] is out of range (", name, " has ", str(n), " items)"]))
     return i
 '''

@@ -146,7 +146,8 @@ class _Checked(ast.NodeTransformer):
         if isinstance(node.slice, (ast.Slice, ast.Tuple)):
             return node
         size = ast.Call(ast.Name("len", ast.Load()), [ast.Name(node.value.id, ast.Load())], [])
-        node.slice = ast.Call(ast.Name("_capsules_index", ast.Load()), [node.slice, size], [])
+        name = ast.Constant(node.value.id)  # for the message, as checked pointers name theirs
+        node.slice = ast.Call(ast.Name("_capsules_index", ast.Load()), [node.slice, size, name], [])
         return node
 
 

@@ -60,11 +60,13 @@ ROLES: dict[str, Role] = {
             types="int32, float64*",
             targets=ND_INTEGRATORS,
             returns="a number",
+            # * 1.0, not float(): exactly r for any number, and a build error for a
+            # string, which float() would parse at run time
             body="""\
 def {entry}(n, xx{ud}):
     if n != {count}:
         raise ValueError("{name} integrates {count} variable(s) ({provided}), but SciPy passed another number")
-    r = float({name}({xx}{p}))
+    r = {name}({xx}{p}) * 1.0
 {check}    return r""",
             check="""\
     if not _capsules_np.isfinite(r):

@@ -158,10 +158,31 @@ inline void failed_without_error(const char *where) {
 // pythran threw into a Python exception (capsules.errors.KernelError, whose
 // cause is the kernel's own exception), unless one is already pending: the
 // first error wins.  The GIL is taken, as SciPy may have released it.
+// Pythran's handler gives an exception its arguments as its tuple prints,
+// "(x too big)": the exception Python would raise has "x too big".  Called
+// with the GIL held; steals `value`, returns the exception to raise.
+inline PyObject *unwrapped(PyObject *type, PyObject *value) {
+  PyObject *args = PyObject_GetAttrString(value, "args");
+  PyObject *text = args && PyTuple_Check(args) && PyTuple_GET_SIZE(args) == 1 ? PyTuple_GET_ITEM(args, 0) : nullptr;
+  Py_ssize_t n = text && PyUnicode_Check(text) ? PyUnicode_GetLength(text) : 0;
+  PyObject *plain = nullptr;
+  if (n >= 2 && PyUnicode_ReadChar(text, 0) == '(' && PyUnicode_ReadChar(text, n - 1) == ')') {
+    PyObject *inner = PyUnicode_Substring(text, 1, n - 1);
+    plain = inner ? PyObject_CallOneArg(type, inner) : nullptr;
+    Py_XDECREF(inner);
+  }
+  Py_XDECREF(args);
+  PyErr_Clear();  // whatever failed above, the exception pythran gave still stands
+  if (!plain) return value;
+  Py_DECREF(value);
+  return plain;
+}
+
 inline void raise_from_kernel(const char *where) {
   PyGILState_STATE gil = PyGILState_Ensure();
   if (!PyErr_Occurred()) {
-    pythonic::handle_python_exception([]() -> PyObject * {
+    bool from_pythran = false;
+    pythonic::handle_python_exception([&from_pythran]() -> PyObject * {
       try {
         throw;
 #ifdef PYTHONIC_INCLUDE_TYPES_EXCEPTIONS_HPP
@@ -169,6 +190,7 @@ inline void raise_from_kernel(const char *where) {
       // module whose code included their header can throw them; the others
       // are spared parsing it.
       } catch (pythonic::types::BaseException const &) {
+        from_pythran = true;
         throw;
 #endif
       } catch (error const &e) {  // thrown by the prologue's code
@@ -185,6 +207,7 @@ inline void raise_from_kernel(const char *where) {
     PyObject *type, *value, *tb;
     PyErr_Fetch(&type, &value, &tb);
     PyErr_NormalizeException(&type, &value, &tb);
+    if (from_pythran && value) value = unwrapped(type, value);
     if (tb) PyException_SetTraceback(value, tb);
     PyObject *msg = PyUnicode_FromFormat("%s raised %s: %S", where, reinterpret_cast<PyTypeObject *>(type)->tp_name, value);
     set_kernel_error(msg, value);  // steals value
