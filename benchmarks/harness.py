@@ -45,6 +45,10 @@ CAPSULES_CACHE = CACHE / "capsules"
 
 C_FLAGS = ("-O3", "-march=native")
 RTOL = 1e-12
+PLAIN_C = "C (ctypes)"
+EXPERT_C = "expert C (ctypes)"
+# The C builds a workload's headline ratio is taken against: the fastest of them in the same run.
+C_BASELINES = (PLAIN_C, EXPERT_C, "cffi (API mode)", "Cython")
 
 # The SciPy signature of every kernel (what each implementation is handed to SciPy as).
 SIGNATURES = {
@@ -106,10 +110,23 @@ def _c_types() -> dict[str, tuple[Any, list[Any]]]:
     return protos
 
 
-def build_c(tmp: Path) -> tuple[ctypes.CDLL, float, list[str]]:
-    """Compile benchmarks/c/kernels.c with gcc -O3 -march=native into ``tmp``; return the library."""
-    out = tmp / "libbench_kernels.so"
-    cmd = ["gcc", *C_FLAGS, "-shared", "-fPIC", "-o", str(out), str(C_DIR / "kernels.c"), "-lm"]
+def expert_c_flags() -> tuple[str, ...]:
+    """The expert C's flags: capsules' own (read from capsules.build, so they never drift) and the hints.
+
+    -DEXPERT turns on what benchmarks/c/kernels.c says a C programmer would
+    state: restrict, SciPy's range promise on W4, W1's padded frame and
+    256-bit vectors in the generic_filter kernels.
+    """
+    from capsules.build import NATIVE_FLAGS
+
+    return (*NATIVE_FLAGS, "-DEXPERT")
+
+
+def build_c(tmp: Path, flags: tuple[str, ...] = C_FLAGS,
+            name: str = "libbench_kernels.so") -> tuple[ctypes.CDLL, float, list[str]]:
+    """Compile benchmarks/c/kernels.c with gcc and ``flags`` (plain: -O3 -march=native) into ``tmp``."""
+    out = tmp / name
+    cmd = ["gcc", *flags, "-shared", "-fPIC", "-o", str(out), str(C_DIR / "kernels.c"), "-lm"]
     start = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     seconds = time.perf_counter() - start
@@ -282,11 +299,11 @@ class Provider:
 
 
 class CProvider(Provider):
-    name = "C (ctypes)"
+    name = PLAIN_C
 
-    def __init__(self, lib: ctypes.CDLL, noop: bool = False) -> None:
+    def __init__(self, lib: ctypes.CDLL, noop: bool = False, name: str = PLAIN_C) -> None:
         super().__init__()
-        self.lib, self.noop = lib, noop
+        self.lib, self.noop, self.name = lib, noop, name
         if noop:
             self.name = "floor (no-op C)"
 
@@ -386,15 +403,17 @@ def setup(tmp: Path, *, jobs: int = 2, log: Callable[[str], None] = print) -> Se
     compile_info: dict[str, Any] = {}
 
     lib, seconds, cmd = build_c(tmp)
-    compile_info["C (ctypes)"] = {"seconds": seconds, "what": " ".join(cmd[:-4]) + " kernels.c (all kernels)"}
+    compile_info[PLAIN_C] = {"seconds": seconds, "what": " ".join(cmd[:-4]) + " kernels.c (all kernels)"}
     c, floor = CProvider(lib), CProvider(lib, noop=True)
-    log(f"built C kernels ({seconds:.2f} s)")
+    expert_lib, seconds, cmd = build_c(tmp, expert_c_flags(), "libbench_kernels_expert.so")
+    compile_info[EXPERT_C] = {"seconds": seconds, "what": " ".join(cmd[:-4]) + " kernels.c (all kernels)"}
+    log(f"built plain and expert C kernels ({seconds:.2f} s)")
 
     start = time.perf_counter()
     mods, results = load_capsules(jobs=jobs)
     log(f"capsules kernels ready ({time.perf_counter() - start:.2f} s; "
         f"{sum(r.built for r in results)} of {len(results)} module(s) compiled now)")
-    providers: list[Provider] = [c, CapsulesProvider(mods)]
+    providers: list[Provider] = [c, CProvider(expert_lib, name=EXPERT_C), CapsulesProvider(mods)]
     prebuilt, compile_info[PREBUILT] = load_prebuilt(tmp, jobs)
     providers.append(CapsulesProvider(prebuilt, PREBUILT))
     log(f"capsules prebuilt kernels ready (levels: {sorted({m['level'] for m in compile_info[PREBUILT].values()})})")
@@ -629,8 +648,15 @@ def relative_deviation(value: Any, reference: Any) -> float:
     return diff / scale if scale else diff
 
 
-def measure(workload: Workload, repeats: int) -> list[Result]:
-    """Interleaved repeats: every case once per round (A B C A B C ...), after one warm-up call each."""
+def measure(workload: Workload, repeats: int, rng: np.random.Generator | None = None) -> list[Result]:
+    """Interleaved repeats: every case once per round, after one warm-up call each.
+
+    Without ``rng`` each round runs the cases in their listed order (A B C
+    A B C ...); with it, each round in an order of its own drawn from
+    ``rng``, so that no case always follows the same neighbour (the one
+    that empties the caches, say).  Sample k of every case comes from
+    round k, which the paired bootstrap (benchmarks/stats.py) relies on.
+    """
     values = [case.run() for case in workload.cases]  # warm-up, and the results to check
     samples: list[list[float]] = [[] for _ in workload.cases]
     gc.collect()
@@ -638,7 +664,9 @@ def measure(workload: Workload, repeats: int) -> list[Result]:
     gc.disable()
     try:
         for _ in range(repeats):
-            for i, case in enumerate(workload.cases):
+            order = range(len(workload.cases)) if rng is None else rng.permutation(len(workload.cases))
+            for i in order:
+                case = workload.cases[i]
                 start = time.perf_counter()
                 case.run()
                 samples[i].append((time.perf_counter() - start) / case.calls * case.scale)

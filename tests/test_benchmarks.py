@@ -29,7 +29,9 @@ def test_quick_benchmark_runs_and_agrees(tmp_path):
     assert keys == ["W1", "W2", "W3a", "W3b", "W4", "W5"]
     for workload in report["workloads"]:
         impls = {r["impl"]: r for r in workload["results"]}
-        assert {"C (ctypes)", "capsules", "pure Python"} <= set(impls)
+        assert {"C (ctypes)", "expert C (ctypes)", "capsules", "pure Python"} <= set(impls)
+        assert workload["fastest_c"] in {"C (ctypes)", "expert C (ctypes)", "cffi (API mode)", "Cython"}
+        assert impls[workload["fastest_c"]]["ratio_to_fastest_c"] == 1.0
         for result in workload["results"]:
             assert result["ok"], (workload["key"], result["impl"], result["deviation"])
             if result["deviation"] is not None:
