@@ -726,6 +726,7 @@ def machine() -> dict[str, Any]:
         "microarchitecture": archspec.cpu.host().name,
         "avx512": "avx512f" in fields.get("Flags", "").split(),
         "cpus": fields.get("CPU(s)", str(os.cpu_count())),
+        "cpu_flags": fields.get("Flags", "").split(),
         "threads_per_core": fields.get("Thread(s) per core", "?"),
         "hypervisor": fields.get("Hypervisor vendor", ""),
         "os": platform.platform(),
@@ -740,6 +741,13 @@ def machine() -> dict[str, Any]:
         "numba": _version("numba"),
         "loadavg_at_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
     }
+
+
+def git_state() -> dict[str, Any]:
+    """The commit the benchmarks ran at, and whether the work tree differed from it."""
+    commit = _run(["git", "-C", str(REPO), "rev-parse", "HEAD"]).strip()
+    changed = _run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"]).strip()
+    return {"commit": commit or "unknown", "dirty": bool(changed)}
 
 
 def machine_markdown(m: dict[str, Any]) -> list[str]:
