@@ -107,6 +107,7 @@ def _c_types() -> dict[str, tuple[Any, list[Any]]]:
     }
     for kernel, noop in NOOPS.items():
         protos[noop] = protos[kernel]
+    protos[FIXED_C_KERNEL] = protos["moving_average"]  # only in the expert build
     return protos
 
 
@@ -132,8 +133,9 @@ def build_c(tmp: Path, flags: tuple[str, ...] = C_FLAGS,
     seconds = time.perf_counter() - start
     lib = ctypes.CDLL(str(out))
     for name, (restype, argtypes) in _c_types().items():
-        fn = getattr(lib, name)
-        fn.restype, fn.argtypes = restype, argtypes
+        if hasattr(lib, name):
+            fn = getattr(lib, name)
+            fn.restype, fn.argtypes = restype, argtypes
     return lib, seconds, cmd
 
 
@@ -204,6 +206,8 @@ def load_numba() -> tuple[dict[str, Any], float, dict[str, float]]:
 
 
 FIXED = "capsules, length fixed at build time"
+FIXED_C = "expert C, length fixed at 9"
+FIXED_C_KERNEL = "moving_average_9"  # benchmarks/c/kernels.c, built with -DEXPERT only
 
 
 def fixed_width_average(cache: Path = CAPSULES_CACHE) -> Any:
@@ -306,6 +310,10 @@ class CProvider(Provider):
         self.lib, self.noop, self.name = lib, noop, name
         if noop:
             self.name = "floor (no-op C)"
+
+    def fixed_width(self) -> Any:
+        """W4's moving average built knowing its width is 9 (the expert build only)."""
+        return LowLevelCallable(getattr(self.lib, FIXED_C_KERNEL), None, SIGNATURES["moving_average"])
 
     def callback(self, kernel: str, user_data: tuple[float, ...] | None = None) -> Any:
         fn = getattr(self.lib, NOOPS[kernel] if self.noop else kernel)
@@ -560,6 +568,10 @@ def make_workloads(st: Setup, sizes: Sizes, only: set[str] | None = None, python
         if any(isinstance(p, CapsulesProvider) for p in compiled):
             cases.append(Case(FIXED, functools.partial(ndimage.generic_filter1d, img, fixed_width_average(), 9),
                               note="natural kernel, width fixed at build time: constants={...: {'width': 9}}"))
+        expert = next((p for p in compiled if p.name == EXPERT_C), None)
+        if expert is not None:
+            cases.append(Case(FIXED_C, functools.partial(ndimage.generic_filter1d, img, expert.fixed_width(), 9),
+                              note="the counterpart of the row above: the width stated as a promise"))
         if python:
             note = "numpy on each line, one Python call per line"
             if m == n:

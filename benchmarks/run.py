@@ -38,7 +38,7 @@ import stats  # noqa: E402
 import table  # noqa: E402
 
 ORDER = [
-    H.PLAIN_C, H.EXPERT_C, "cffi (API mode)", "Cython", "capsules", H.PREBUILT, H.FIXED, "numba @cfunc",
+    H.PLAIN_C, H.EXPERT_C, "cffi (API mode)", "Cython", "capsules", H.PREBUILT, H.FIXED, H.FIXED_C, "numba @cfunc",
     "pure Python", "floor (no-op C)",
 ]
 ABOVE_FLOOR = ("W3a", "W3b", "W4")  # workloads whose floor is the same SciPy work minus the kernel

@@ -101,20 +101,38 @@ EXPORT int local_variance(double *RESTRICT buffer, intptr_t filter_size, double 
 }
 END_SHORT_LOOPS
 
-/* W4: moving average over windows of input_length - output_length + 1 points */
-EXPORT int moving_average(double *RESTRICT input_line, intptr_t input_length, double *RESTRICT output_line,
-                          intptr_t output_length, void *user_data) {
-    (void)user_data;
-    ASSUME(input_length >= output_length);
-    intptr_t width = input_length - output_length + 1;
+/* W4: moving average over windows of width points; inlined in both entry points below */
+static inline void average_windows(const double *RESTRICT input_line, intptr_t width, double *RESTRICT output_line,
+                                   intptr_t output_length) {
     for (intptr_t i = 0; i < output_length; i++) {
         double s = 0.0;
         for (intptr_t k = 0; k < width; k++)
             s += input_line[i + k];
         output_line[i] = s / (double)width;
     }
+}
+
+/* W4: moving average over windows of input_length - output_length + 1 points */
+EXPORT int moving_average(double *RESTRICT input_line, intptr_t input_length, double *RESTRICT output_line,
+                          intptr_t output_length, void *user_data) {
+    (void)user_data;
+    ASSUME(input_length >= output_length);
+    average_windows(input_line, input_length - output_length + 1, output_line, output_length);
     return 1;
 }
+
+#ifdef EXPERT
+/* W4 with its width known to be 9, as capsules knows it in the build made with
+ * constants={"moving_average_fixed": {"width": 9}}: the counterpart of that build only,
+ * never a baseline of the default one (which knows no width). */
+EXPORT int moving_average_9(double *RESTRICT input_line, intptr_t input_length, double *RESTRICT output_line,
+                            intptr_t output_length, void *user_data) {
+    (void)user_data;
+    ASSUME(input_length - output_length + 1 == 9);
+    average_windows(input_line, 9, output_line, output_length);
+    return 1;
+}
+#endif
 
 /* W5: rotation about a centre, user_data = (cos a, sin a, centre row, centre column) */
 EXPORT int rotate(intptr_t *RESTRICT output_coordinates, double *RESTRICT input_coordinates, int output_rank,
