@@ -737,6 +737,8 @@ def machine() -> dict[str, Any]:
         # a cloud's "AMD EPYC" may be any generation: say which, and its widest vectors
         "microarchitecture": archspec.cpu.host().name,
         "avx512": "avx512f" in fields.get("Flags", "").split(),
+        # family and model name the generation where the model name and archspec cannot (AMD 25/17: Zen 4)
+        "cpu_family_model": f"{fields.get('CPU family', '?')}/{fields.get('Model', '?')}",
         "cpus": fields.get("CPU(s)", str(os.cpu_count())),
         "cpu_flags": fields.get("Flags", "").split(),
         "threads_per_core": fields.get("Thread(s) per core", "?"),

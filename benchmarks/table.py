@@ -66,7 +66,8 @@ def rows(report: Mapping[str, Any]) -> list[str]:
 def host(report: Mapping[str, Any]) -> str:
     m, git, method = report["machine"], report["git"], report["method"]
     vm = f", virtual machine ({m['hypervisor']})" if m.get("hypervisor") else ""
-    return (f"Host: {m['cpu']} ({m['microarchitecture']}, {'with' if m['avx512'] else 'no'} AVX-512), "
+    return (f"Host: {m['cpu']} (family/model {m.get('cpu_family_model', '?')}, {m['microarchitecture']}, "
+            f"{'with' if m['avx512'] else 'no'} AVX-512), "
             f"{m['cpus']} CPU(s){vm}; Python {m['python']}, NumPy {m['numpy']}, SciPy {m['scipy']}, "
             f"Pythran {m['pythran']}, {m['gcc'].split(' (')[0]} {m['gcc'].rsplit(' ', 1)[-1]}; "
             f"commit {git['commit'][:10]}{' with local changes' if git['dirty'] else ''}, seed {method['seed']}, "
