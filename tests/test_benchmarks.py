@@ -15,6 +15,10 @@ RUN = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
 sys.path.insert(0, str(RUN.parent))
 
 import stats  # noqa: E402
+import table  # noqa: E402
+
+ROOT = RUN.parent.parent
+LATEST = RUN.parent / "results" / "latest.json"
 
 
 @pytest.mark.compile
@@ -107,3 +111,21 @@ def test_the_guard_compares_only_what_both_runs_measured():
     now = _report({"W1": (0.5, 0.45, 0.55), "W2": (3.0, 2.9, 3.1)})
     (change,) = stats.changes(before, now)
     assert (change.workload, change.verdict) == ("W1", "FASTER")
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/performance.md"])
+def test_the_published_tables_are_what_the_latest_run_renders(page):
+    # run table.py --write after a new latest.json: no page may show other figures than the run's
+    rendered = table.render(json.loads(LATEST.read_text()))
+    assert table.block((ROOT / page).read_text()) == rendered
+
+
+def test_the_table_replaces_only_the_text_between_its_markers():
+    page = f"# Title\n\nbefore\n\n{table.START}\nold table\n{table.END}\n\nafter\n"
+    new = table.replace_block(page, "| new |\n", "page.md")
+    assert new == f"# Title\n\nbefore\n\n{table.START}\n| new |\n{table.END}\n\nafter\n"
+    assert table.block(new) == "| new |\n"
+    with pytest.raises(ValueError, match="page.md: needs one"):
+        table.replace_block("no markers\n", "| new |\n", "page.md")
+    with pytest.raises(ValueError, match="needs one"):
+        table.replace_block(f"{table.END}\n{table.START}\n", "x\n", "page.md")
