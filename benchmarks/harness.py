@@ -112,15 +112,22 @@ def _c_types() -> dict[str, tuple[Any, list[Any]]]:
 
 
 def expert_c_flags() -> tuple[str, ...]:
-    """The expert C's flags: capsules' own (read from capsules.build, so they never drift) and the hints.
+    """The expert C's flags: capsules' own, in its order, and the hints.
 
-    -DEXPERT turns on what benchmarks/c/kernels.c says a C programmer would
-    state: restrict, SciPy's range promise on W4, W1's padded frame and
-    256-bit vectors in the generic_filter kernels.
+    A capsules build compiles with pythran's flags, then its own
+    (capsules.build.NATIVE_FLAGS); both are read where they are kept, so
+    they never drift.  Of pythran's, the code-generation ones (``-f...``:
+    no errno from libm, hidden visibility) apply to C; ``-std=c++17`` and
+    the C++ warnings do not.  -DEXPERT turns on what benchmarks/c/kernels.c
+    says a C programmer would state: restrict, SciPy's range promise on W4,
+    W1's padded frame and 256-bit vectors in the generic_filter kernels.
     """
+    import pythran.config
+
     from capsules.build import NATIVE_FLAGS
 
-    return (*NATIVE_FLAGS, "-DEXPERT")
+    pythran_flags = [f for f in pythran.config.cfg.get("compiler", "cflags").split() if f.startswith("-f")]
+    return (*pythran_flags, *NATIVE_FLAGS, "-DEXPERT")
 
 
 def build_c(tmp: Path, flags: tuple[str, ...] = C_FLAGS,
