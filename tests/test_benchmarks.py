@@ -45,6 +45,17 @@ def test_quick_benchmark_runs_and_agrees(tmp_path):
                 assert result["deviation"] <= 1e-12
             assert result["median_s"] > 0
     assert "| W1 |" in proc.stdout  # the markdown table
+    assert report["method"]["seed"] >= 0 and report["git"]["commit"]
+
+    # the guard against that run: 1 is a ratio that moved (timing noise may do that); a crash is not
+    again = subprocess.run(
+        [sys.executable, str(RUN), "--quick", "--only", "W1", "--skip-compile", "--skip-cold-start",
+         "--compare", str(out)],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert again.returncode in (0, 1), again.stderr[-3000:]
+    assert "## Against the baseline" in again.stdout
+    assert "| W1 | capsules |" in again.stdout
 
 
 @pytest.mark.compile
