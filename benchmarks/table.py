@@ -80,7 +80,9 @@ def caveats(report: Mapping[str, Any]) -> list[str]:
     loads = [w["loadavg_1min_at_start"] for w in report["workloads"]]
     out = [f"Load: the load average was {m['loadavg_at_start'].split()[0]} at the start and "
            f"{m['loadavg_at_end'].split()[0]} at the end ({min(loads):.1f}–{max(loads):.1f} as each workload "
-           f"began) on {m['cpus']} CPU(s): other work shared the host, and the intervals carry that noise."]
+           f"began) on {m['cpus']} CPU(s): other work shared the host, and the intervals carry that noise.",
+           "One process: an interval covers this run's rounds, not where another process places code and data "
+           "(benchmarks/placement.py), nor another host."]
     w1 = next((w for w in report["workloads"] if w["key"] == "W1"), None)
     if w1 is not None:
         plain = {r["impl"]: r for r in w1["results"]}.get("C (ctypes)")
