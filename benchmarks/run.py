@@ -3,15 +3,18 @@
     python benchmarks/run.py                 # full run, markdown table on stdout
     python benchmarks/run.py --quick         # short smoke run (well under a minute)
     python benchmarks/run.py --json out.json --markdown out.md --plot out.png
+    python benchmarks/run.py --compare benchmarks/results/latest.json   # the regression guard
 
-Implementations: capsules (default flags), hand-written C through ctypes
-(the reference), cffi API mode, Cython, numba @cfunc, pure-Python callbacks,
-and the floor (the same SciPy call with a do-nothing C callback).  Peers that
-are not installed are skipped with a note.  Every result is checked against
-the C result (max |a - c| / max |c| <= 1e-12); the exit status is 1 if one
-is not.
-
-Progress goes to stderr, the markdown report to stdout.
+Implementations: capsules (default flags), hand-written C through ctypes,
+plain (gcc -O3 -march=native, the reference of the cross-check) and expert
+(capsules' flags and the hints in benchmarks/c/kernels.c), cffi API mode,
+Cython, numba @cfunc, pure-Python callbacks, and the floor (the same SciPy
+call with a do-nothing C callback).  Peers that are not installed are
+skipped with a note.  Each round runs them in an order shuffled from
+--seed; each ratio is over the fastest C of its workload, with a bootstrap
+interval (benchmarks/stats.py).  Every result is checked against the plain
+C result (max |a - c| / max |c| <= 1e-12); the exit status is 1 if one is
+not, or if --compare finds a ratio that moved.
 """
 
 from __future__ import annotations
