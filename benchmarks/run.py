@@ -44,6 +44,7 @@ ORDER = [
     H.PLAIN_C, H.EXPERT_C, "cffi (API mode)", "Cython", "capsules", H.PREBUILT, H.FIXED, H.FIXED_C, "numba @cfunc",
     "pure Python", "floor (no-op C)",
 ]
+NUMBA = "numba @cfunc"
 ABOVE_FLOOR = ("W3a", "W3b", "W4")  # workloads whose floor is the same SciPy work minus the kernel
 
 
@@ -87,6 +88,8 @@ def _workload_report(w: H.Workload, results: list[H.Result], rng: np.random.Gene
     samples = {r.impl: r.samples for r in results}
     to_fastest = stats.ratios(samples, H.C_BASELINES, rng, replicates)
     to_c = stats.ratios(samples, [H.PLAIN_C], rng, replicates)
+    # paired with numba directly: tighter than setting two intervals against the fastest C side by side
+    to_numba = stats.ratios(samples, [NUMBA], rng, replicates) if NUMBA in samples else {}
     rows = []
     for r in results:
         above = None
@@ -100,6 +103,8 @@ def _workload_report(w: H.Workload, results: list[H.Result], rng: np.random.Gene
             "interval_to_fastest_c": [to_fastest[r.impl].low, to_fastest[r.impl].high],
             "ratio_to_c": to_c[r.impl].value,
             "interval_to_c": [to_c[r.impl].low, to_c[r.impl].high],
+            **({"ratio_to_numba": to_numba[r.impl].value,
+                "interval_to_numba": [to_numba[r.impl].low, to_numba[r.impl].high]} if to_numba else {}),
             "ratio_to_c_min": r.minimum / c.minimum,
             "ratio_above_floor": above,
             "deviation": r.deviation,

@@ -38,11 +38,11 @@ SCIPY_BOUND = 0.9
 WIDTH = 100  # the pages' line length
 
 
-def _ratio(row: Mapping[str, Any] | None) -> str:
-    if row is None:
+def _ratio(row: Mapping[str, Any] | None, to: str = "fastest_c") -> str:
+    if row is None or f"ratio_to_{to}" not in row:
         return "not run"
-    low, high = row["interval_to_fastest_c"]
-    return f"{row['ratio_to_fastest_c']:.2f} ({low:.2f}–{high:.2f})"
+    low, high = row[f"interval_to_{to}"]
+    return f"{row[f'ratio_to_{to}']:.2f} ({low:.2f}–{high:.2f})"
 
 
 def _ms(seconds: float) -> str:
@@ -52,13 +52,14 @@ def _ms(seconds: float) -> str:
 
 def rows(report: Mapping[str, Any]) -> list[str]:
     """One line per workload: the fastest C, its time, and each column's ratio to it with the interval."""
-    header = ["workload", "fastest C, ms", *(title for _, title in COLUMNS)]
+    header = ["workload", "fastest C, ms", *(title for _, title in COLUMNS), "capsules / numba"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for w in report["workloads"]:
         by = {r["impl"]: r for r in w["results"]}
         fastest = SHORT_C.get(w["fastest_c"], w["fastest_c"])
         cells = [LABELS.get(w["key"], w["key"]), f"{fastest}, {_ms(by[w['fastest_c']]['median_s'])}"]
         cells += [_ratio(by.get(impl)) for impl, _ in COLUMNS]
+        cells.append(_ratio(by.get("capsules"), "numba"))
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -105,7 +106,9 @@ def caveats(report: Mapping[str, Any]) -> list[str]:
 def render(report: Mapping[str, Any]) -> str:
     """The table, the host and the caveats, as markdown (what goes between the markers)."""
     intro = ("Median time over the median of the fastest C build of the same workload in the same run "
-             "(plain C, expert C, cffi or Cython; lower is faster), with its 95% bootstrap interval in parentheses.")
+             "(plain C, expert C, cffi or Cython; lower is faster), with its 95% bootstrap interval in parentheses. "
+             "*capsules / numba*: capsules' median over numba's, paired round by round, which shows a lead "
+             "the two columns' intervals, each against the fastest C, can hide.")
     lines = [textwrap.fill(intro, WIDTH), "", *rows(report), "", textwrap.fill(host(report), WIDTH), ""]
     lines += [textwrap.fill(c, WIDTH, initial_indent="- ", subsequent_indent="  ") for c in caveats(report)]
     return "\n".join(lines) + "\n"
