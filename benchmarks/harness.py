@@ -45,6 +45,10 @@ CAPSULES_CACHE = CACHE / "capsules"
 
 C_FLAGS = ("-O3", "-march=native")
 RTOL = 1e-12
+PLAIN_C = "C (ctypes)"
+EXPERT_C = "expert C (ctypes)"
+# The C builds a workload's headline ratio is taken against: the fastest of them in the same run.
+C_BASELINES = (PLAIN_C, EXPERT_C, "cffi (API mode)", "Cython")
 
 # The SciPy signature of every kernel (what each implementation is handed to SciPy as).
 SIGNATURES = {
@@ -103,20 +107,42 @@ def _c_types() -> dict[str, tuple[Any, list[Any]]]:
     }
     for kernel, noop in NOOPS.items():
         protos[noop] = protos[kernel]
+    protos[FIXED_C_KERNEL] = protos["moving_average"]  # only in the expert build
     return protos
 
 
-def build_c(tmp: Path) -> tuple[ctypes.CDLL, float, list[str]]:
-    """Compile benchmarks/c/kernels.c with gcc -O3 -march=native into ``tmp``; return the library."""
-    out = tmp / "libbench_kernels.so"
-    cmd = ["gcc", *C_FLAGS, "-shared", "-fPIC", "-o", str(out), str(C_DIR / "kernels.c"), "-lm"]
+def expert_c_flags() -> tuple[str, ...]:
+    """The expert C's flags: capsules' own, in its order, and the hints.
+
+    A capsules build compiles with pythran's flags, then its own
+    (capsules.build.NATIVE_FLAGS); both are read where they are kept, so
+    they never drift.  Of pythran's, the code-generation ones (``-f...``:
+    no errno from libm, hidden visibility) apply to C; ``-std=c++17`` and
+    the C++ warnings do not.  -DEXPERT turns on what benchmarks/c/kernels.c
+    says a C programmer would state: restrict, SciPy's range promise on W4,
+    W1's padded frame and 256-bit vectors in the generic_filter kernels.
+    """
+    import pythran.config
+
+    from capsules.build import NATIVE_FLAGS
+
+    pythran_flags = [f for f in pythran.config.cfg.get("compiler", "cflags").split() if f.startswith("-f")]
+    return (*pythran_flags, *NATIVE_FLAGS, "-DEXPERT")
+
+
+def build_c(tmp: Path, flags: tuple[str, ...] = C_FLAGS,
+            name: str = "libbench_kernels.so") -> tuple[ctypes.CDLL, float, list[str]]:
+    """Compile benchmarks/c/kernels.c with gcc and ``flags`` (plain: -O3 -march=native) into ``tmp``."""
+    out = tmp / name
+    cmd = ["gcc", *flags, "-shared", "-fPIC", "-o", str(out), str(C_DIR / "kernels.c"), "-lm"]
     start = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     lib = ctypes.CDLL(str(out))
     for name, (restype, argtypes) in _c_types().items():
-        fn = getattr(lib, name)
-        fn.restype, fn.argtypes = restype, argtypes
+        if hasattr(lib, name):
+            fn = getattr(lib, name)
+            fn.restype, fn.argtypes = restype, argtypes
     return lib, seconds, cmd
 
 
@@ -187,6 +213,8 @@ def load_numba() -> tuple[dict[str, Any], float, dict[str, float]]:
 
 
 FIXED = "capsules, length fixed at build time"
+FIXED_C = "expert C, length fixed at 9"
+FIXED_C_KERNEL = "moving_average_9"  # benchmarks/c/kernels.c, built with -DEXPERT only
 
 
 def fixed_width_average(cache: Path = CAPSULES_CACHE) -> Any:
@@ -282,13 +310,17 @@ class Provider:
 
 
 class CProvider(Provider):
-    name = "C (ctypes)"
+    name = PLAIN_C
 
-    def __init__(self, lib: ctypes.CDLL, noop: bool = False) -> None:
+    def __init__(self, lib: ctypes.CDLL, noop: bool = False, name: str = PLAIN_C) -> None:
         super().__init__()
-        self.lib, self.noop = lib, noop
+        self.lib, self.noop, self.name = lib, noop, name
         if noop:
             self.name = "floor (no-op C)"
+
+    def fixed_width(self) -> Any:
+        """W4's moving average built knowing its width is 9 (the expert build only)."""
+        return LowLevelCallable(getattr(self.lib, FIXED_C_KERNEL), None, SIGNATURES["moving_average"])
 
     def callback(self, kernel: str, user_data: tuple[float, ...] | None = None) -> Any:
         fn = getattr(self.lib, NOOPS[kernel] if self.noop else kernel)
@@ -386,15 +418,17 @@ def setup(tmp: Path, *, jobs: int = 2, log: Callable[[str], None] = print) -> Se
     compile_info: dict[str, Any] = {}
 
     lib, seconds, cmd = build_c(tmp)
-    compile_info["C (ctypes)"] = {"seconds": seconds, "what": " ".join(cmd[:-4]) + " kernels.c (all kernels)"}
+    compile_info[PLAIN_C] = {"seconds": seconds, "what": " ".join(cmd[:-4]) + " kernels.c (all kernels)"}
     c, floor = CProvider(lib), CProvider(lib, noop=True)
-    log(f"built C kernels ({seconds:.2f} s)")
+    expert_lib, seconds, cmd = build_c(tmp, expert_c_flags(), "libbench_kernels_expert.so")
+    compile_info[EXPERT_C] = {"seconds": seconds, "what": " ".join(cmd[:-4]) + " kernels.c (all kernels)"}
+    log(f"built plain and expert C kernels ({seconds:.2f} s)")
 
     start = time.perf_counter()
     mods, results = load_capsules(jobs=jobs)
     log(f"capsules kernels ready ({time.perf_counter() - start:.2f} s; "
         f"{sum(r.built for r in results)} of {len(results)} module(s) compiled now)")
-    providers: list[Provider] = [c, CapsulesProvider(mods)]
+    providers: list[Provider] = [c, CProvider(expert_lib, name=EXPERT_C), CapsulesProvider(mods)]
     prebuilt, compile_info[PREBUILT] = load_prebuilt(tmp, jobs)
     providers.append(CapsulesProvider(prebuilt, PREBUILT))
     log(f"capsules prebuilt kernels ready (levels: {sorted({m['level'] for m in compile_info[PREBUILT].values()})})")
@@ -541,6 +575,10 @@ def make_workloads(st: Setup, sizes: Sizes, only: set[str] | None = None, python
         if any(isinstance(p, CapsulesProvider) for p in compiled):
             cases.append(Case(FIXED, functools.partial(ndimage.generic_filter1d, img, fixed_width_average(), 9),
                               note="natural kernel, width fixed at build time: constants={...: {'width': 9}}"))
+        expert = next((p for p in compiled if p.name == EXPERT_C), None)
+        if expert is not None:
+            cases.append(Case(FIXED_C, functools.partial(ndimage.generic_filter1d, img, expert.fixed_width(), 9),
+                              note="the counterpart of the row above: the width stated as a promise"))
         if python:
             note = "numpy on each line, one Python call per line"
             if m == n:
@@ -629,8 +667,15 @@ def relative_deviation(value: Any, reference: Any) -> float:
     return diff / scale if scale else diff
 
 
-def measure(workload: Workload, repeats: int) -> list[Result]:
-    """Interleaved repeats: every case once per round (A B C A B C ...), after one warm-up call each."""
+def measure(workload: Workload, repeats: int, rng: np.random.Generator | None = None) -> list[Result]:
+    """Interleaved repeats: every case once per round, after one warm-up call each.
+
+    Without ``rng`` each round runs the cases in their listed order (A B C
+    A B C ...); with it, each round in an order of its own drawn from
+    ``rng``, so that no case always follows the same neighbour (the one
+    that empties the caches, say).  Sample k of every case comes from
+    round k, which the paired bootstrap (benchmarks/stats.py) relies on.
+    """
     values = [case.run() for case in workload.cases]  # warm-up, and the results to check
     samples: list[list[float]] = [[] for _ in workload.cases]
     gc.collect()
@@ -638,7 +683,9 @@ def measure(workload: Workload, repeats: int) -> list[Result]:
     gc.disable()
     try:
         for _ in range(repeats):
-            for i, case in enumerate(workload.cases):
+            order = range(len(workload.cases)) if rng is None else rng.permutation(len(workload.cases))
+            for i in order:
+                case = workload.cases[i]
                 start = time.perf_counter()
                 case.run()
                 samples[i].append((time.perf_counter() - start) / case.calls * case.scale)
@@ -697,7 +744,10 @@ def machine() -> dict[str, Any]:
         # a cloud's "AMD EPYC" may be any generation: say which, and its widest vectors
         "microarchitecture": archspec.cpu.host().name,
         "avx512": "avx512f" in fields.get("Flags", "").split(),
+        # family and model name the generation where the model name and archspec cannot (AMD 25/17: Zen 4)
+        "cpu_family_model": f"{fields.get('CPU family', '?')}/{fields.get('Model', '?')}",
         "cpus": fields.get("CPU(s)", str(os.cpu_count())),
+        "cpu_flags": fields.get("Flags", "").split(),
         "threads_per_core": fields.get("Thread(s) per core", "?"),
         "hypervisor": fields.get("Hypervisor vendor", ""),
         "os": platform.platform(),
@@ -712,6 +762,13 @@ def machine() -> dict[str, Any]:
         "numba": _version("numba"),
         "loadavg_at_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
     }
+
+
+def git_state() -> dict[str, Any]:
+    """The commit the benchmarks ran at, and whether the work tree differed from it."""
+    commit = _run(["git", "-C", str(REPO), "rev-parse", "HEAD"]).strip()
+    changed = _run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"]).strip()
+    return {"commit": commit or "unknown", "dirty": bool(changed)}
 
 
 def machine_markdown(m: dict[str, Any]) -> list[str]:

@@ -3,38 +3,48 @@
     python benchmarks/run.py                 # full run, markdown table on stdout
     python benchmarks/run.py --quick         # short smoke run (well under a minute)
     python benchmarks/run.py --json out.json --markdown out.md --plot out.png
+    python benchmarks/run.py --compare benchmarks/results/latest.json   # the regression guard
 
-Implementations: capsules (default flags), hand-written C through ctypes
-(the reference), cffi API mode, Cython, numba @cfunc, pure-Python callbacks,
-and the floor (the same SciPy call with a do-nothing C callback).  Peers that
-are not installed are skipped with a note.  Every result is checked against
-the C result (max |a - c| / max |c| <= 1e-12); the exit status is 1 if one
-is not.
-
-Progress goes to stderr, the markdown report to stdout.
+Implementations: capsules (default flags), hand-written C through ctypes,
+plain (gcc -O3 -march=native, the reference of the cross-check) and expert
+(capsules' flags and the hints in benchmarks/c/kernels.c), cffi API mode,
+Cython, numba @cfunc, pure-Python callbacks, and the floor (the same SciPy
+call with a do-nothing C callback).  Peers that are not installed are
+skipped with a note.  Each round runs them in an order shuffled from
+--seed; each ratio is over the fastest C of its workload, with a bootstrap
+interval (benchmarks/stats.py).  Every result is checked against the plain
+C result (max |a - c| / max |c| <= 1e-12); the exit status is 1 if one is
+not, or if --compare finds a ratio that moved.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
+import secrets
 import statistics
 import subprocess
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness as H  # noqa: E402
+import stats  # noqa: E402
+import table  # noqa: E402
 
 ORDER = [
-    "C (ctypes)", "capsules", H.PREBUILT, "capsules, length fixed at build time", "cffi (API mode)", "Cython", "numba @cfunc",
+    H.PLAIN_C, H.EXPERT_C, "cffi (API mode)", "Cython", "capsules", H.PREBUILT, H.FIXED, H.FIXED_C, "numba @cfunc",
     "pure Python", "floor (no-op C)",
 ]
+NUMBA = "numba @cfunc"
 ABOVE_FLOOR = ("W3a", "W3b", "W4")  # workloads whose floor is the same SciPy work minus the kernel
 
 
@@ -45,36 +55,72 @@ def log(message: str) -> None:
 # --------------------------------------------------------------------------- run time
 
 
-def run_workloads(st: H.Setup, sizes: H.Sizes, only: set[str] | None) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Method:
+    """How the rounds are ordered and the intervals drawn: both from one recorded seed."""
+
+    seed: int
+    replicates: int = stats.REPLICATES
+
+    def generators(self) -> tuple[np.random.Generator, np.random.Generator]:
+        """The generator of the rounds' order, and the bootstrap's: independent streams of the seed."""
+        order, bootstrap = np.random.SeedSequence(self.seed).spawn(2)
+        return np.random.default_rng(order), np.random.default_rng(bootstrap)
+
+
+def run_workloads(st: H.Setup, sizes: H.Sizes, only: set[str] | None, method: Method) -> list[dict[str, Any]]:
+    order, bootstrap = method.generators()
     out = []
     for w in H.make_workloads(st, sizes, only):
-        start = time.perf_counter()
-        results = H.measure(w, sizes.repeats)
-        by = {r.impl: r for r in results}
-        c, floor, caps = by["C (ctypes)"], by.get("floor (no-op C)"), by.get("capsules")
-        rows = []
-        for r in results:
-            above = None
-            if w.key in ABOVE_FLOOR and floor is not None and r is not floor and c.median > floor.median:
-                above = (r.median - floor.median) / (c.median - floor.median)
-            rows.append({
-                "impl": r.impl,
-                "min_s": r.minimum,
-                "median_s": r.median,
-                "ratio_to_c": r.median / c.median,
-                "ratio_to_c_min": r.minimum / c.minimum,
-                "ratio_above_floor": above,
-                "deviation": r.deviation,
-                "ok": r.deviation is None or r.deviation <= H.RTOL,
-                "bitwise_equal_to_capsules": None if caps is None or r is caps or not r.comparable
-                else _same(r.value, caps.value),
-                "note": r.note,
-                "samples_s": r.samples,
-            })
-        out.append({"key": w.key, "title": w.title, "floor_note": w.floor_note, "results": rows})
+        start, load = time.perf_counter(), os.getloadavg()[0]
+        results = H.measure(w, sizes.repeats, order)
+        out.append(_workload_report(w, results, bootstrap, method.replicates))
+        out[-1]["loadavg_1min_at_start"] = load
         log(f"{w.key}: {len(results)} implementations x {sizes.repeats} repeats in "
             f"{time.perf_counter() - start:.1f} s")
     return out
+
+
+def _workload_report(w: H.Workload, results: list[H.Result], rng: np.random.Generator,
+                     replicates: int) -> dict[str, Any]:
+    by = {r.impl: r for r in results}
+    c, floor, caps = by[H.PLAIN_C], by.get("floor (no-op C)"), by.get("capsules")
+    samples = {r.impl: r.samples for r in results}
+    to_fastest = stats.ratios(samples, H.C_BASELINES, rng, replicates)
+    to_c = stats.ratios(samples, [H.PLAIN_C], rng, replicates)
+    # paired with numba directly: tighter than setting two intervals against the fastest C side by side
+    to_numba = stats.ratios(samples, [NUMBA], rng, replicates) if NUMBA in samples else {}
+    rows = []
+    for r in results:
+        above = None
+        if w.key in ABOVE_FLOOR and floor is not None and r is not floor and c.median > floor.median:
+            above = (r.median - floor.median) / (c.median - floor.median)
+        rows.append({
+            "impl": r.impl,
+            "min_s": r.minimum,
+            "median_s": r.median,
+            "ratio_to_fastest_c": to_fastest[r.impl].value,
+            "interval_to_fastest_c": [to_fastest[r.impl].low, to_fastest[r.impl].high],
+            "ratio_to_c": to_c[r.impl].value,
+            "interval_to_c": [to_c[r.impl].low, to_c[r.impl].high],
+            **({"ratio_to_numba": to_numba[r.impl].value,
+                "interval_to_numba": [to_numba[r.impl].low, to_numba[r.impl].high]} if to_numba else {}),
+            "ratio_to_c_min": r.minimum / c.minimum,
+            "ratio_above_floor": above,
+            "deviation": r.deviation,
+            "ok": r.deviation is None or r.deviation <= H.RTOL,
+            "bitwise_equal_to_capsules": None if caps is None or r is caps or not r.comparable
+            else _same(r.value, caps.value),
+            "note": r.note,
+            "samples_s": r.samples,
+        })
+    return {"key": w.key, "title": w.title, "floor_note": w.floor_note, "fastest_c": fastest_c(results).impl,
+            "results": rows}
+
+
+def fastest_c(results: list[H.Result]) -> H.Result:
+    """The fastest C build of a workload by median, in this run: plain, expert, cffi or Cython."""
+    return min((r for r in results if r.impl in H.C_BASELINES), key=lambda r: r.median)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -153,7 +199,7 @@ def _cold_script(variant: str, scenario: dict[str, str], so: Path) -> str:
         body = (f"{scenario['prelude']}\nfrom scipy import LowLevelCallable\n"
                 f"from peers import {H.NUMBA_MODULES[module]} as mod\n"
                 f"f = LowLevelCallable(mod.{kernel}.ctypes, None, {H.SIGNATURES[kernel]!r})")
-    elif variant == "C (ctypes)":
+    elif variant == H.PLAIN_C:
         restype, argtypes = H._c_types()[kernel]
         body = (f"import ctypes\n{scenario['prelude']}\nfrom scipy import LowLevelCallable\n"
                 f"fn = ctypes.CDLL({str(so)!r}).{kernel}\n"
@@ -224,6 +270,10 @@ def _ratio(x: float | None) -> str:
     return f"{x:.3g}" if x < 100 else f"{x:.0f}"
 
 
+def _interval(bounds: list[float]) -> str:
+    return f"({_ratio(bounds[0])}-{_ratio(bounds[1])})"
+
+
 def _prebuilt_markdown(report: dict[str, Any]) -> list[str]:
     """The portable multi-level build against the native one, and what each level adds to a wheel."""
     info = report.get("compile", {}).get("peers", {}).get(H.PREBUILT)
@@ -248,21 +298,23 @@ def markdown(report: dict[str, Any]) -> str:
     lines = ["# capsules benchmarks", ""]
     lines += H.machine_markdown(report["machine"])
     sizes = report["sizes"]
-    lines += [f"- mode: {report['mode']}, {sizes['repeats']} interleaved repeats per workload; "
-              f"run took {report['seconds']:.0f} s", ""]
+    method, git = report["method"], report["git"]
+    lines += [f"- mode: {report['mode']}, {sizes['repeats']} interleaved rounds per workload, each in its own "
+              f"order (seed {method['seed']}); run took {report['seconds']:.0f} s",
+              f"- commit {git['commit']}{' with local changes' if git['dirty'] else ''}", "",
+              "## Headline", "", table.render(report)]
 
     impls = ORDER  # a peer that was skipped keeps its column, marked "skipped"
-    lines += ["## Run time: ratio to hand-written C (medians)", "",
-              "Each cell is the median time of the implementation divided by the median time of the C "
-              "callback (lower is faster); the C column gives the C median in ms per SciPy call.", ""]
-    header = ["workload", "C (ctypes), ms"] + [i for i in impls if i != "C (ctypes)"]
+    lines += ["## Run time: ratio to the fastest C (medians)", "",
+              "Each cell is the median time of the implementation divided by the median time of the fastest C "
+              "build of that workload in this run (lower is faster): the fastest of plain C, expert C, cffi and "
+              "Cython, named in the second column with its median in ms per SciPy call.", ""]
+    header = ["workload", "fastest C", "ms", *impls]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for w in report["workloads"]:
         by = {r["impl"]: r for r in w["results"]}
-        cells = [w["key"], _ms(by["C (ctypes)"]["median_s"])]
-        for i in impls:
-            if i != "C (ctypes)":
-                cells.append(_ratio(by[i]["ratio_to_c"]) if i in by else "skipped")
+        cells = [w["key"], w["fastest_c"], _ms(by[w["fastest_c"]]["median_s"])]
+        cells += [_ratio(by[i]["ratio_to_fastest_c"]) if i in by else "skipped" for i in impls]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     for w in report["workloads"]:
@@ -270,14 +322,16 @@ def markdown(report: dict[str, Any]) -> str:
     lines.append("")
 
     lines += ["## Details", "",
-              "Times in ms per SciPy call at the workload's full size. *ratio to C*: medians; *(mins)*: the "
-              "fastest sample over C's fastest, less sensitive to other work on the machine. "
+              "Times in ms per SciPy call at the workload's full size. *to fastest C*: medians, over the "
+              "fastest C's, and the 95% interval (a paired bootstrap over the rounds, "
+              f"B = {report['method']['bootstrap_replicates']}); *ratio to C*: medians, over plain C's; *(mins)*: the "
+              "fastest sample over plain C's fastest, less sensitive to other work on the machine. "
               "*above floor*: (impl - floor) / (C - floor) of the medians, "
               "the kernel's own cost relative to C's, where the floor does the same SciPy work minus the kernel "
               "(W3, W4). *deviation*: max |impl - C| / max |C| over the result.", "",
-              "| workload | implementation | min | median | ratio to C | ratio to C (mins) | above floor | deviation "
-              "| note |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "| workload | implementation | min | median | to fastest C | ratio to C | ratio to C (mins) "
+              "| above floor | deviation | note |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for w in report["workloads"]:
         for r in sorted(w["results"], key=lambda r: ORDER.index(r["impl"]) if r["impl"] in ORDER else 99):
             note = r["note"]
@@ -285,6 +339,7 @@ def markdown(report: dict[str, Any]) -> str:
                 note = w["floor_note"]
             dev = H.fmt_dev(r["deviation"]) + ("" if r["ok"] else " **MISMATCH**")
             lines.append(f"| {w['key']} | {r['impl']} | {_ms(r['min_s'])} | {_ms(r['median_s'])} | "
+                         f"{_ratio(r['ratio_to_fastest_c'])} {_interval(r['interval_to_fastest_c'])} | "
                          f"{_ratio(r['ratio_to_c'])} | {_ratio(r['ratio_to_c_min'])} | "
                          f"{_ratio(r['ratio_above_floor'])} | {dev} | {note} |")
     lines.append("")
@@ -359,8 +414,7 @@ def plot(report: dict[str, Any], path: str) -> str | None:
     except ImportError:
         return "--plot: matplotlib is not installed; no chart written."
     workloads = report["workloads"]
-    impls = [i for i in ORDER if i != "C (ctypes)"
-             and any(r["impl"] == i for w in workloads for r in w["results"])]
+    impls = [i for i in ORDER if any(r["impl"] == i for w in workloads for r in w["results"])]
     fig, ax = plt.subplots(figsize=(10, 4.8))
     width = 0.8 / max(1, len(impls))
     for j, impl in enumerate(impls):
@@ -369,13 +423,13 @@ def plot(report: dict[str, Any], path: str) -> str | None:
             for r in w["results"]:
                 if r["impl"] == impl:
                     xs.append(i + (j - (len(impls) - 1) / 2) * width)
-                    ys.append(r["ratio_to_c"])
+                    ys.append(r["ratio_to_fastest_c"])
         ax.bar(xs, ys, width, label=impl)
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_yscale("log")
     ax.set_xticks(range(len(workloads)), [w["key"] for w in workloads])
-    ax.set_ylabel("median time / hand-written C (log)")
-    ax.set_title(f"capsules benchmarks ({report['mode']}): ratio to C, lower is faster")
+    ax.set_ylabel("median time / the fastest C (log)")
+    ax.set_title(f"capsules benchmarks ({report['mode']}): ratio to the fastest C, lower is faster")
     ax.legend(fontsize=8, ncol=3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -386,20 +440,28 @@ def plot(report: dict[str, Any], path: str) -> str | None:
 # --------------------------------------------------------------------------- main
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, 3 repeats, one cold start each")
     parser.add_argument("--repeats", type=int, help="interleaved repeats per workload (default 21, quick 3)")
     parser.add_argument("--only", help="comma-separated workloads, e.g. W1,W3 (default: all)")
+    parser.add_argument("--seed", type=int, help="seed of the rounds' order and of the bootstrap (default: drawn, "
+                                                 "and recorded in the report)")
+    parser.add_argument("--bootstrap", type=int, default=stats.REPLICATES, metavar="B",
+                        help=f"bootstrap replicates per workload (default {stats.REPLICATES})")
+    parser.add_argument("--compare", metavar="BASELINE.json", help="flag capsules' ratios to the fastest C that "
+                        "moved beyond their intervals since BASELINE.json (run.py --json); exit status 1 if one did")
     parser.add_argument("--json", metavar="FILE", help="write every sample and figure as JSON")
     parser.add_argument("--markdown", metavar="FILE", help="write the markdown report to FILE too")
-    parser.add_argument("--plot", metavar="FILE.png", help="bar chart of the ratios to C (needs matplotlib)")
+    parser.add_argument("--plot", metavar="FILE.png", help="bar chart of the ratios to the fastest C (needs matplotlib)")
     parser.add_argument("--skip-compile", action="store_true", help="skip the compile-time measurements")
     parser.add_argument("--skip-cold-start", action="store_true", help="skip the fresh-interpreter measurements")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="capsules modules to compile at once (setup)")
-    args = parser.parse_args(argv)
+    return parser
 
-    started = time.perf_counter()
+
+def _environment_notes() -> tuple[list[str], dict[str, str]]:
+    """What in the environment could change the figures, and the environment for subprocesses."""
     notes: list[str] = []
     extra = os.environ.pop("CAPSULES_CXXFLAGS", None)
     if extra:
@@ -408,21 +470,19 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS"):
         if name in os.environ:
             notes.append(f"{name}={os.environ[name]} was set in the environment.")
-    notes += H.compiler_env_notes()
+    return notes + H.compiler_env_notes(), env
 
-    sizes = H.Sizes.quick() if args.quick else H.Sizes()
-    if args.repeats:
-        sizes.repeats = args.repeats
+
+def _measure_all(report: dict[str, Any], args: argparse.Namespace, sizes: H.Sizes, method: Method,
+                 env: dict[str, str]) -> None:
+    """Build every implementation, time the workloads, then compile times and cold starts as asked."""
     only = {k.strip().upper().replace("W3A", "W3a").replace("W3B", "W3b") for k in args.only.split(",")} \
         if args.only else None
-
-    report: dict[str, Any] = {"mode": "quick" if args.quick else "full", "sizes": asdict(sizes),
-                              "machine": H.machine(), "notes": notes}
     with H.tempdir("capsules-bench-") as tmpname:
         tmp = Path(tmpname)
         st = H.setup(tmp, jobs=args.jobs, log=log)
-        notes += st.notes
-        report["workloads"] = run_workloads(st, sizes, only)
+        report["notes"] += st.notes
+        report["workloads"] = run_workloads(st, sizes, only, method)
 
         compile_info: dict[str, Any] = {"peers": st.compile}
         if args.skip_compile or args.quick:
@@ -437,12 +497,27 @@ def main(argv: list[str] | None = None) -> int:
             report["noop_rebuild"] = noop_rebuild(env, 1 if args.quick else 5, args.jobs)
 
         if not args.skip_cold_start:
-            variants = ["pure Python", "C (ctypes)", "capsules"]
+            variants = ["pure Python", H.PLAIN_C, "capsules"]
             if any(isinstance(p, H.NumbaProvider) for p in st.providers):
                 variants += ["numba @cfunc, no cache (compiles)", "numba @cfunc, cache=True (warm)"]
             report["cold_start"] = cold_start(tmp, env, tmp / "libbench_kernels.so", 1 if args.quick else 5,
                                               ["W1"] if args.quick else ["W1", "W3a"], variants)
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    baseline = json.loads(Path(args.compare).read_text()) if args.compare else None  # fail before the run
+    started = time.perf_counter()
+    notes, env = _environment_notes()
+    sizes = H.Sizes.quick() if args.quick else H.Sizes()
+    if args.repeats:
+        sizes.repeats = args.repeats
+    method = Method(secrets.randbits(32) if args.seed is None else args.seed, args.bootstrap)
+
+    report: dict[str, Any] = {"mode": "quick" if args.quick else "full", "sizes": asdict(sizes),
+                              "method": _method_record(method), "machine": H.machine(), "git": H.git_state(),
+                              "notes": notes}
+    _measure_all(report, args, sizes, method, env)
     notes += _method_notes(report)
     report["seconds"] = time.perf_counter() - started
     report["machine"]["loadavg_at_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -452,6 +527,12 @@ def main(argv: list[str] | None = None) -> int:
         notes.append(f"MISMATCH: {key} {impl} deviates from C by {dev:.3g} (limit {H.RTOL:g}).")
 
     text = markdown(report)
+    moved = False
+    if baseline is not None:
+        found = stats.changes(baseline, report)
+        moved = any(c.moved for c in found)
+        log(f"against {args.compare}: {sum(c.moved for c in found)} of {len(found)} ratio(s) moved")
+        text += "\n" + stats.changes_markdown(found, baseline, report)
     H.report(text, args.markdown)
     if args.json:
         H.write_json(args.json, report)
@@ -459,7 +540,13 @@ def main(argv: list[str] | None = None) -> int:
         problem = plot(report, args.plot)
         if problem:
             log(problem)
-    return 0 if report["ok"] else 1
+    return 0 if report["ok"] and not moved else 1
+
+
+def _method_record(method: Method) -> dict[str, Any]:
+    return {"seed": method.seed, "order": "each round in its own order, shuffled from the seed",
+            "bootstrap_replicates": method.replicates, "interval_level": stats.LEVEL,
+            "interval": "paired percentile bootstrap over the rounds; the fastest C chosen again in each replicate"}
 
 
 def _method_notes(report: dict[str, Any]) -> list[str]:
@@ -474,18 +561,20 @@ def _method_notes(report: dict[str, Any]) -> list[str]:
     return [
         "Method: one process; each workload runs every implementation once per round (A B C ... A B C ...) "
         "after one untimed warm-up call each, with the garbage collector off during the rounds; min and median "
-        "over the rounds; ratios are medians over the C median.",
+        "over the rounds; ratios are medians over the fastest C's median (and, in the details, over plain C's).",
         "Same computation everywhere: the kernels in benchmarks/kernels (capsules), benchmarks/c/kernels.c (C via "
         "ctypes and cffi API mode), benchmarks/cython/cy_kernels.pyx and benchmarks/peers/numba_*.py do the same "
         "operations in the same order; the pure-Python callbacks (benchmarks/peers/python_callbacks.py) use "
         "SciPy's Python-callback forms (numpy on the buffer for W3/W4).",
         "Pure Python on W3 and W5 is timed on a smaller image and scaled linearly by the pixel count (see the "
         "note column); its result is checked against C on that same smaller image.",
-        f"Build flags: C, cffi and Cython: gcc {' '.join(H.C_FLAGS)}; capsules: its defaults, "
-        f"{' '.join(NATIVE_FLAGS)}, after pythran's own flags.",
+        f"Build flags: plain C, cffi and Cython: gcc {' '.join(H.C_FLAGS)}; expert C: gcc "
+        f"{' '.join(H.expert_c_flags())} (capsules' own flags, and the hints benchmarks/c/kernels.c describes: "
+        "restrict, W4's range promise, W1's padded frame, 256-bit vectors in the generic_filter kernels); "
+        f"capsules: its defaults, {' '.join(NATIVE_FLAGS)}, after pythran's own flags.",
         "Deviations: gcc compiles C in its GNU mode, which fuses a*b+c into FMA instructions "
-        "(-ffp-contract=fast), so C, cffi and Cython differ from the others in the last bits where the kernel has "
-        "a multiply-add (W2, W3b, W5). capsules (-ffp-contract=off) and numba (no fastmath) do not fuse. "
+        "(-ffp-contract=fast), so plain C, cffi and Cython differ from the others in the last bits where the kernel has "
+        "a multiply-add (W2, W3b, W5). capsules and expert C (-ffp-contract=off) and numba (no fastmath) do not fuse. "
         f"Results bit-for-bit equal to capsules' in this run: {equal}.",
         "The machine may be shared with other work; interleaving spreads any interference over all "
         "implementations alike, but single figures can move by several per cent between runs.",
