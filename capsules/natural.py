@@ -47,7 +47,8 @@ from pathlib import Path
 from .errors import CapsulesError, SpecError
 
 PREFIX = "_capsules_"
-_COMMENT = re.compile(r"^\s*#\s*capsules\b(.*)$")
+# "#capsules verify ..." is capsules.verify's, not a role comment
+_COMMENT = re.compile(r"^\s*#\s*capsules\b(?!\s+verify\b)(.*)$")
 _FORM = re.compile(r"^\s*(\w+)\s+(\w+)\s*\(([^;)]*)(?:;([^)]*))?\)\s*$")
 
 
