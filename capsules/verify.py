@@ -39,7 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from .build import Unit, kernel_files, units
+from . import workers
+from .build import Unit, build, kernel_files, units
 from .cache import Cache
 from .decorators import InlineKernel, lift_function
 from .errors import CapsulesError, KernelError, SpecError
@@ -373,6 +374,8 @@ def subjects(target: Target | Iterable[Target], *, checked: bool = False,
 
 def _file_subjects(path: str | Path, checked: bool, cache: Cache | str | Path | None) -> Iterator[Subject]:
     cache = cache if isinstance(cache, Cache) else Cache(cache)
+    # every module at once, on every core; each then loads from the cache
+    build([path], cache=cache, checked=checked, jobs=workers.cpus())
     todo, problems = units(kernel_files([path]))
     if problems:
         raise problems[0]
