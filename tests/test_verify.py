@@ -21,6 +21,9 @@ from capsules.verify import KernelResult, Report, Settings, close, comment_setti
 
 pytestmark = pytest.mark.compile
 
+ROOT = Path(__file__).resolve().parent.parent
+KERNELS = ROOT / "kernels"
+PACKAGE = ROOT / "examples" / "package" / "src" / "quadfilt"
 
 # One kernel per known cause of divergence, each at a line the tests name (and two that agree).
 DIVERGENT = """
@@ -396,3 +399,13 @@ def test_report_is_frozen():
     assert report.agrees and report.to_json() == {"version": 1, "agrees": True, "kernels": []}
     with pytest.raises(AttributeError):
         report.results = ()  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------- the bundled kernels
+
+
+def test_every_bundled_kernel_agrees(cache_dir: Path) -> None:
+    """kernels/ and the example package's kernels, each within its own '#capsules verify' domain."""
+    report = capsules.verify([KERNELS, PACKAGE / "kernels.py", PACKAGE / "inline.py"], cache=cache_dir)
+    assert report.agrees, "\n".join(r.message() for r in report.divergences)
+    assert len(report.results) == len([r for r in report.results if r.agrees]) >= 40
