@@ -219,6 +219,7 @@ class Divergence:
 
     @property
     def explanation(self) -> str:
+        """The cause in words, and the line of the kernel it comes from when known."""
         return CAUSES[self.cause] + (f" ({self.detail})" if self.detail else "")
 
 
@@ -235,6 +236,7 @@ class KernelResult:
 
     @property
     def agrees(self) -> bool:
+        """Whether no input was found at which the two sides differ."""
         return self.divergence is None
 
     def message(self) -> str:
@@ -251,6 +253,7 @@ class KernelResult:
                 f"    cause: {d.explanation}")
 
     def to_json(self) -> dict[str, Any]:
+        """This result as JSON data: where, its settings, and its divergence if any."""
         data: dict[str, Any] = {
             "path": self.path, "line": self.line, "kernel": self.kernel, "role": self.role,
             "agrees": self.agrees, "examples": self.settings.examples, "seed": self.settings.seed,
@@ -265,7 +268,7 @@ class KernelResult:
 
 @dataclass(frozen=True)
 class Report:
-    """What :func:`verify` found, one :class:`KernelResult` per kernel."""
+    """What :func:`capsules.verify` found, one :class:`KernelResult` per kernel."""
 
     results: tuple[KernelResult, ...]
 
@@ -276,6 +279,7 @@ class Report:
 
     @property
     def divergences(self) -> tuple[KernelResult, ...]:
+        """The results of the kernels that diverge."""
         return tuple(r for r in self.results if not r.agrees)
 
     def __str__(self) -> str:
@@ -286,6 +290,7 @@ class Report:
         return {"version": 1, "agrees": self.agrees, "kernels": [r.to_json() for r in self.results]}
 
     def write_json(self, path: str | Path) -> None:
+        """Write :meth:`to_json` to ``path``."""
         Path(path).write_text(json.dumps(self.to_json(), indent=2) + "\n")
 
 
@@ -336,7 +341,8 @@ def verify(
         The seed of Hypothesis's generator: the same seed, the same inputs.
     domains
         ``{"x": (0.0, 1.0)}``: the range of an argument's or parameter's
-        values, of ``user_data``'s items, or a shape (see :class:`Settings`).
+        values, of ``user_data``'s items, or a shape (see
+        :class:`~capsules.verify.Settings`).
         A kernel's own ``#capsules verify`` comment wins over these.
     ulp
         The largest difference, in units in the last place, at which two
@@ -470,11 +476,16 @@ def agree(compiled: Outcome, python: Outcome, settings: Settings) -> bool:
 
 
 def close(a: float, b: float, settings: Settings) -> bool:
-    """``a`` and ``b`` within ``ulp`` units in the last place (or ``atol``); NaN matches NaN, a zero a zero of its sign."""
+    """``a`` and ``b`` within ``ulp`` units in the last place (or ``atol``).
+
+    NaN matches NaN, an infinity the same infinity, a zero a zero of its sign.
+    """
     if math.isnan(a) or math.isnan(b):
         return math.isnan(a) and math.isnan(b)
     if a == 0.0 and b == 0.0:
         return settings.any_zero or math.copysign(1.0, a) == math.copysign(1.0, b)
+    if math.isinf(a) or math.isinf(b):  # an overflow is no rounding error, however near the largest float
+        return a == b
     return abs(_ordinal(a) - _ordinal(b)) <= settings.ulp or abs(a - b) <= settings.atol
 
 
@@ -659,12 +670,13 @@ class Caller:
         coords, out = np.array(case.coords, dtype=np.intp), np.full(len(case.coords), np.nan)
         return [coords, out], [coords.ctypes.data, out.ctypes.data, len(coords), len(coords)], out
 
-    def python(self, case: Case) -> Outcome:
-        """Call the function the user wrote with the same logical arguments."""
+    def python(self, case: Case, function: Callable[..., Any] | None = None) -> Outcome:
+        """Call the function the user wrote (or ``function``, a copy of it) with the same logical arguments."""
+        function = function or self.function
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")  # a numpy scalar's overflow warns: its value is what counts
             try:
-                return self._natural(case) if self.natural else self._raw(case)
+                return self._natural(case, function) if self.natural else self._raw(case, function)
             except Exception as err:  # noqa: BLE001  (what the user's function raises is the result)
                 return Outcome(error=err)
 
@@ -672,23 +684,22 @@ class Caller:
         fixed, given = dict(self.spec.constants), dict(zip(self.kernel.parameters, case.data))
         return [fixed[p] if p in fixed else given[p] for p in self.parameters]
 
-    def _natural(self, case: Case) -> Outcome:
+    def _natural(self, case: Case, call: Callable[..., Any]) -> Outcome:
         parameters = self._all_parameters(case)
         if self.kind == "integrand":
-            return Outcome((float(self.function(*case.values, *parameters)),))
+            return Outcome((float(call(*case.values, *parameters)),))
         if self.kind == "filter":
-            return Outcome((float(self.function(np.array(case.values), *parameters)),))
+            return Outcome((float(call(np.array(case.values), *parameters)),))
         if self.kind == "filter1d":
             out = np.full(case.count, np.nan)
-            self.function(np.array(case.values), out, *parameters)
+            call(np.array(case.values), out, *parameters)
             return Outcome(tuple(float(v) for v in out))
-        result = self.function(np.array(case.coords, dtype=np.int64), *parameters)
+        result = call(np.array(case.coords, dtype=np.int64), *parameters)
         return Outcome(tuple(float(v) for v in result))
 
-    def _raw(self, case: Case) -> Outcome:
+    def _raw(self, case: Case, call: Callable[..., Any]) -> Outcome:
         user_data = self._user_data(case)
         tail = [user_data] if self.form.user_data is not None else []
-        call = self.function
         if self.kind == "quad":
             return Outcome((float(call(case.values[0], *tail)),))
         if self.kind == "integrand":
@@ -753,9 +764,7 @@ class Caller:
             function = probe.instrumented(subject.text, subject.path, self.function.__name__)
         except Exception:  # noqa: BLE001  (a module that cannot run again: classify without the probe)
             return probe
-        twin = Caller.__new__(Caller)
-        twin.__dict__.update(self.__dict__, function=function)
-        probe.outcome = twin.python(case)
+        probe.outcome = self.python(case, function)
         return probe
 
 
