@@ -32,7 +32,7 @@ import random
 import re
 import struct
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -147,17 +147,21 @@ def parse_domain(text: str) -> tuple[str, tuple[float, float]]:
     return found.group(1), (low, high)
 
 
-def comment_settings(text: str, path: str, line: int, settings: Settings) -> Settings:
+def comment_settings(
+    text: str, path: str, line: int, settings: Settings, names: Collection[str] | None = None
+) -> Settings:
     """``settings`` with the kernel's own ``#capsules verify`` comments applied: those above ``line``.
 
     A verify comment applies to the first kernel below it (an export
     comment, a ``#capsules`` role comment or a decorator), and wins over the
-    command line's options for that kernel.
+    command line's options for that kernel.  ``names``: those a domain may
+    name (the kernel's arguments, parameters and shapes), when known.
 
     Raises
     ------
     SpecError
-        A verify comment is malformed (located at its line).
+        A verify comment is malformed or names what the kernel does not
+        have (located at its line).
     """
     lines = text.splitlines()
     mine: list[int] = []
@@ -168,7 +172,7 @@ def comment_settings(text: str, path: str, line: int, settings: Settings) -> Set
         elif _KERNEL_START.match(source):
             break
     for number in reversed(mine):
-        settings = _apply(_VERIFY.match(lines[number - 1]).group(1), settings,
+        settings = _apply(_VERIFY.match(lines[number - 1]).group(1), settings, names,
                           {"path": path, "line": number, "source_line": lines[number - 1].rstrip()})
     return settings
 
@@ -185,7 +189,7 @@ def _tolerance(word: str, settings: Settings, where: dict[str, Any]) -> Settings
     raise SpecError(f"'{word}': {name} takes {kind}, 0 or more", **where)
 
 
-def _apply(options: str, settings: Settings, where: dict[str, Any]) -> Settings:
+def _apply(options: str, settings: Settings, names: Collection[str] | None, where: dict[str, Any]) -> Settings:
     domains: dict[str, tuple[float, float]] = {}
     for word in options.split():
         if word == "domain":  # "#capsules verify domain x=0:1" reads better to some
@@ -200,8 +204,17 @@ def _apply(options: str, settings: Settings, where: dict[str, Any]) -> Settings:
             name, bounds = parse_domain(word)
         except CapsulesError as err:
             raise SpecError(f"'#capsules verify': {err.message}", **where) from None
+        if names is not None and _base(name) not in names:
+            raise SpecError(f"'#capsules verify': the kernel below has no '{_base(name)}' (a domain may name "
+                            f"{', '.join(names)})", **where)
         domains[name] = bounds
     return settings.with_domains(domains)
+
+
+def _base(name: str) -> str:
+    """The argument a domain is about: ``user_data`` for ``user_data[2]`` and ``len(user_data)``."""
+    found = re.match(r"^len\((\w+)\)$", name) or re.match(r"^(\w+)\[\d+\]$", name)
+    return found.group(1) if found else name
 
 
 # ------------------------------------------------------------------ results
@@ -243,7 +256,7 @@ class KernelResult:
         """``path:line: kernel: compiled gives A, Python gives B for inputs ...``, or that it agrees."""
         where = f"{self.path}:{self.line}: {self.kernel}"
         if self.divergence is None:
-            domains = ", ".join(f"{n}={_number(lo)}:{_number(hi)}" for n, (lo, hi) in self.settings.domains)
+            domains = ", ".join(f"{n}={_bounds(lo, hi)}" for n, (lo, hi) in self.settings.domains)
             within = f" within {domains}" if domains else ""
             atol = f", atol {self.settings.atol:g}" if self.settings.atol else ""
             return (f"{where}: agrees on {self.settings.examples} examples{within} "
@@ -423,8 +436,8 @@ def check(subject: Subject, settings: Settings) -> KernelResult:
     from hypothesis import settings as hypothesis_settings
     from hypothesis.errors import Flaky, NoSuchExample
 
-    settings = comment_settings(subject.comments, subject.path, subject.line, settings)
     caller = Caller(subject.kernel, subject.function, subject.text)
+    settings = comment_settings(subject.comments, subject.path, subject.line, settings, caller.names)
     result = KernelResult(subject.path, subject.line, subject.kernel.name, caller.role, settings)
     failures: list[Case] = []
 
@@ -495,6 +508,12 @@ def _ordinal(x: float) -> int:
     return bits if bits >= 0 else -(bits & 0x7FFF_FFFF_FFFF_FFFF)
 
 
+def _bounds(low: float, high: float) -> str:
+    """``0:1`` for a range, ``3`` for one value, as a '#capsules verify' comment writes them."""
+    shown = [repr(int(x)) if float(x).is_integer() and abs(x) < 1e16 else repr(float(x)) for x in (low, high)]
+    return shown[0] if low == high else ":".join(shown)
+
+
 def _number(x: float) -> str:
     return repr(float(x)) if isinstance(x, float) and not float(x).is_integer() else repr(x)
 
@@ -548,6 +567,12 @@ class Caller:
         self.user_data_items = self._user_data_items(text) if self.reads_user_data else 0
 
     # ---------------------------------------------------------------- names
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """What a domain may name for this kernel: its arguments or parameters, then the shapes."""
+        own = self.spec.provided + self.parameters if self.natural else self.spec.params
+        return (*own, *SHAPES)
 
     def _parameter_names(self, function: Callable[..., Any]) -> tuple[str, ...]:
         """Every parameter of a natural kernel, in the function's order (build-time constants too)."""

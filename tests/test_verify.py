@@ -339,6 +339,14 @@ def test_a_malformed_verify_comment_is_located(write_kernel, cache_dir, capsys):
     assert capsys.readouterr().err.startswith(f"{path}:1: '#capsules verify': domain 'x=0:oops'")
 
 
+def test_a_verify_comment_naming_nothing_is_located(write_kernel, cache_dir, capsys):
+    path = write_kernel("#capsules verify xx=0:1\n#capsules integrand f(x; a)\ndef f(x, a):\n    return x\n")
+    assert main(["verify", str(path), "--cache", str(cache_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{path}:1: '#capsules verify': the kernel below has no 'xx' (a domain may name x, a, ")
+    assert "    #capsules verify xx=0:1" in err
+
+
 # ---------------------------------------------------------------- the rules, without a compiler
 
 
