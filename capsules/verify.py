@@ -361,7 +361,9 @@ def verify(
         The largest difference, in units in the last place, at which two
         values still agree.
     checked, cache
-        The build to check (``load(..., checked=True)``), and its cache.
+        The build of files to check (``load(..., checked=True)``), and the
+        cache to find or build it in; a kernel or module given is checked
+        as it was loaded (an inline kernel not yet built is built there).
 
     Returns
     -------
@@ -383,9 +385,9 @@ def subjects(target: Target | Iterable[Target], *, checked: bool = False,
     if isinstance(target, (str, Path)):
         yield from _file_subjects(target, checked, cache)
     elif isinstance(target, Kernel):
-        yield _kernel_subject(target)
+        yield _kernel_subject(target, cache)
     elif isinstance(target, KernelModule):
-        yield from (_kernel_subject(k) for k in target)
+        yield from (_kernel_subject(k, cache) for k in target)
     else:
         for one in target:
             yield from subjects(one, checked=checked, cache=cache)
@@ -410,7 +412,7 @@ def _unit_subjects(unit: Unit, checked: bool, cache: Cache) -> Iterator[Subject]
     except CapsulesError as err:
         raise unit.relocate(err, built) from err
     if unit.lifted is None:
-        yield from (_kernel_subject(k) for k in module)
+        yield from (_kernel_subject(k, cache) for k in module)
         return
     kernel = module[unit.kernel]
     function = getattr(module.python_module(), kernel.name)
@@ -418,9 +420,9 @@ def _unit_subjects(unit: Unit, checked: bool, cache: Cache) -> Iterator[Subject]
     yield Subject(kernel, function, str(unit.path), unit.lifted.line, unit.lifted.text, origin)
 
 
-def _kernel_subject(kernel: Kernel) -> Subject:
+def _kernel_subject(kernel: Kernel, cache: Cache | str | Path | None) -> Subject:
     if isinstance(kernel, InlineKernel):
-        kernel.build()
+        kernel.build(cache)  # as it was decorated (checked or not); nothing to do if it is built
         lifted = lift_function(kernel.function, kernel.form)
         return Subject(kernel, kernel.py, lifted.origin, lifted.line, lifted.text, "\n".join(lifted.origin_lines))
     text = decode_source(read_source(kernel.module.path), kernel.module.path)
