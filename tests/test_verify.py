@@ -130,6 +130,28 @@ def needs_rank_two(output_coordinates, input_coordinates, output_rank, input_ran
 """
 
 
+# The ndimage roles: their windows, lines and coordinates reach the Python side as numpy arrays.
+ROLES = """
+import math
+
+
+#capsules filter inverse_first(window)
+def inverse_first(window):
+    return 1.0 / window[0]
+
+
+#capsules filter1d logs(line_in, line_out)
+def logs(line_in, line_out):
+    for i in range(len(line_out)):
+        line_out[i] = math.log(line_in[i])
+
+
+#capsules mapping root_coords(out_coords; c)
+def root_coords(out_coords, c):
+    return [math.sqrt(o - c) for o in out_coords]
+"""
+
+
 def _write(tmp_path_factory: pytest.TempPathFactory, name: str, text: str) -> Path:
     path = tmp_path_factory.mktemp(name) / f"{name}.py"
     path.write_text(textwrap.dedent(text).lstrip())
@@ -217,6 +239,18 @@ def test_correct_kernels_agree_under_many_seeds(correct, cache_dir, seed):
     assert report.agrees, str(report)
     assert {r.kernel for r in report.results} == {"wave", "spread", "running", "halve", "weighted",
                                                    "needs_rank_two"}
+
+
+def test_ndimage_roles(tmp_path_factory, cache_dir):
+    path = _write(tmp_path_factory, "roles", ROLES)
+    results = {r.kernel: r for r in capsules.verify(path, cache=cache_dir).results}
+    # a window's items are numpy floats, which divide by zero to inf as C does (and as SciPy's
+    # generic_filter running the same function as Python would)
+    assert results["inverse_first"].agrees
+    for kernel, inputs in (("logs", "line_in=[0.0], len(line_out)=1"), ("root_coords", "out_coords=[0]; c=1.0")):
+        assert results[kernel].divergence.cause == "math-domain"
+        assert results[kernel].divergence.inputs == inputs
+        assert results[kernel].divergence.python == "raises ValueError: math domain error"
 
 
 def test_checked_build_raises_where_python_does(divergent, cache_dir):
