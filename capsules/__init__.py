@@ -25,6 +25,7 @@ from .errors import (
 )
 from .load import Kernel, KernelModule, load
 from .decorators import InlineKernel, filter, filter1d, integrand, mapping, raw  # noqa: A004
+from .verify import verify  # the function hides the module here; "from capsules.verify import ..." reaches it
 
 
 def load_ipython_extension(ipython: object) -> None:
@@ -56,4 +57,5 @@ __all__ = [
     "load",
     "mapping",
     "raw",
+    "verify",
 ]

@@ -21,13 +21,14 @@ from . import workers
 from .generate.module import NOTHING_TO_BUILD, Scan, scan
 from .signatures import match
 from .spec import ExportSpec
+from .verify import EXAMPLES, ULP, parse_domain, verify
 
 _PRINT = threading.Lock()
 LIST_WIDTH = 100  # columns `capsules list` fits in, unless --wide
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; return the exit code (0 success, 1 any error)."""
+    """Run the CLI; return the exit code (0 success, 1 any error; verify: 1 a divergence, 2 nothing checked)."""
     args = _parser().parse_args(argv)
     try:
         code = args.run(args)
@@ -35,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except CapsulesError as err:
         _error(err)
-        return 1
+        return args.failed  # 1; capsules verify's 1 means a divergence, so its errors give 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -51,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="capsules", description="Compile Python kernels with pythran into SciPy LowLevelCallables."
     )
     parser.add_argument("--version", action="version", version=f"capsules {__version__}")
+    parser.set_defaults(failed=1)
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
     paths = {"nargs": "*", "default": ["kernels"], "metavar": "PATH", "help": "kernel files or directories"}
     cache = {"metavar": "DIR", "help": "cache directory (default: $CAPSULES_CACHE or the user cache)"}
@@ -94,6 +96,21 @@ def _parser() -> argparse.ArgumentParser:
                    help="modules to compile at once (default: the number of CPUs)")
     p.add_argument("--quick", action="store_true", help="small problem sizes, one run each")
     p.set_defaults(run=_demo)
+
+    p = sub.add_parser("verify", help="check each compiled kernel against its own Python, on generated inputs")
+    p.add_argument("paths", **paths)
+    p.add_argument("--examples", type=int, default=EXAMPLES, metavar="N",
+                   help=f"inputs to try per kernel (default: {EXAMPLES})")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the generated inputs (default: 0)")
+    p.add_argument("--domain", action="append", default=[], metavar="NAME=LO:HI",
+                   help="draw NAME's values from [LO, HI] (repeatable); a kernel's own '#capsules verify' "
+                        "comment wins")
+    p.add_argument("--ulp", type=int, default=ULP, metavar="K",
+                   help=f"values within K units in the last place agree (default: {ULP})")
+    p.add_argument("--checked", action="store_true", help="verify the checked build")
+    p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    p.add_argument("--cache", **cache)
+    p.set_defaults(run=_verify, failed=2)
     return parser
 
 
@@ -155,6 +172,21 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"capsule result out of tolerance: {', '.join(bad)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    """Exit 0 when every kernel agrees, 1 when any diverges (2, from main, when they cannot be checked)."""
+    start = time.perf_counter()
+    domains = dict(parse_domain(text) for text in args.domain)
+    report = verify(args.paths, examples=args.examples, seed=args.seed, domains=domains, ulp=args.ulp,
+                    checked=args.checked, cache=args.cache)
+    print(report)
+    if args.json:
+        report.write_json(args.json)
+    diverging = len(report.divergences)
+    print(f"{len(report.results)} kernel(s): {len(report.results) - diverging} agree, {diverging} diverge, "
+          f"in {time.perf_counter() - start:.1f} s")
+    return 1 if diverging else 0
 
 
 def _constants(items: list[str]) -> dict[str, dict[str, float]]:

@@ -29,7 +29,8 @@ from .errors import CapsulesError, SpecError
 from .generate.roles import ROLES
 from .source import functions
 
-_COMMENT = re.compile(r"^\s*#\s*capsules\b(.*)$")
+# "#capsules verify ..." is capsules.verify's, not a role comment
+_COMMENT = re.compile(r"^\s*#\s*capsules\b(?!\s+verify\b)(.*)$")
 _FORM = re.compile(r"^\s*(\w+)\s+(\w+)\s*\(([^;)]*)(?:;([^)]*))?\)\s*$")
 
 

@@ -98,6 +98,8 @@ def local_finite_mean(buffer, filter_size, return_value, user_data):
     return 1
 
 
+# the sort may put 0.0 and -0.0, which compare equal, either way round: a median of zeros has either sign
+#capsules verify any-zero
 #pythran export capsule local_median(float64*, int64, float64*, float64*)
 def local_median(buffer, filter_size, return_value, user_data):
     """Local median: the middle value of the sorted window (mean of the two middle ones if N is even).
@@ -115,6 +117,9 @@ def local_median(buffer, filter_size, return_value, user_data):
     return 1
 
 
+# q in [0, 100], then one weight >= 0 per window value (windows of up to 9); the sort may put
+# 0.0 and -0.0 either way round
+#capsules verify user_data[0]=0:100 user_data=0:10 len(user_data)=10 any-zero
 #pythran export capsule weighted_percentile(float64*, int64, float64*, float64*)
 def weighted_percentile(buffer, filter_size, return_value, user_data):
     """Weighted percentile: the first sorted v_(k) whose cumulative weight reaches q / 100 of the total.
@@ -151,6 +156,8 @@ def weighted_percentile(buffer, filter_size, return_value, user_data):
 # -------------------------------------------------------------- generic_filter1d
 
 
+# m from 1 to the filter size, as the docstring asks
+#capsules verify user_data=1:5
 #pythran export capsule moving_average(float64*, int64, float64*, int64, int64*)
 def moving_average(input_line, input_length, output_line, output_length, user_data):
     """Trailing moving average: output[i] = (1/m) sum of the last m values of window i.

@@ -18,6 +18,8 @@ kernels read user_data[n + i], which capsules cannot check for you.
 import math
 
 
+# the unit cube, a_i > 0, u_i in [0, 1] (a_i up to 10: the sum stays finite, and so cos's argument)
+#capsules verify x=0:1 user_data=0:10 len(user_data)=6
 #pythran export capsule oscillatory(int32, float64*, float64*)
 def oscillatory(n, x, user_data):
     """Oscillatory: f(x) = cos(2 pi u_1 + sum_i a_i x_i).
@@ -72,6 +74,8 @@ def gaussian(n, x, user_data):
     return math.exp(-s)
 
 
+# the unit cube, a_i > 0, u_i in [0, 1]: exp's argument stays <= 0
+#capsules verify x=0:1 user_data=0:10 len(user_data)=6
 #pythran export capsule continuous(int32, float64*, float64*)
 def continuous(n, x, user_data):
     """Continuous (C0, with a kink at x = u): f(x) = exp(-sum_i a_i |x_i - u_i|).
@@ -84,6 +88,8 @@ def continuous(n, x, user_data):
     return math.exp(-s)
 
 
+# the unit cube, a_i > 0: exp's argument stays small
+#capsules verify x=0:1 user_data=0:10 len(user_data)=6
 #pythran export capsule discontinuous(int32, float64*, float64*)
 def discontinuous(n, x, user_data):
     """Discontinuous: f(x) = 0 if x_1 > u_1 or x_2 > u_2, else exp(sum_i a_i x_i).

@@ -23,6 +23,8 @@ def quadratic(x, user_data):
     return user_data[0] + x * (user_data[1] + x * user_data[2])
 
 
+# x > 0 and alpha > 0, their product a normal float (at 0 Python's log raises, C's gives -inf)
+#capsules verify x=1e-150:1e150 user_data=1e-150:1e150
 #pythran export capsule log_over_sqrt(float64, float64*)
 def log_over_sqrt(x, user_data):
     """Log over square root: f(x) = log(alpha x) / sqrt(x), for x > 0.
@@ -35,6 +37,8 @@ def log_over_sqrt(x, user_data):
     return math.log(user_data[0] * x) / math.sqrt(x)
 
 
+# x >= 0 and k >= 0, w x finite: sin of an infinite argument raises in Python
+#capsules verify x=0:1e6 user_data=0:100
 #pythran export capsule damped_sine(float64, float64*)
 def damped_sine(x, user_data):
     """Damped sine: f(x) = exp(-k x) sin(w x).

@@ -1,6 +1,8 @@
 """Integrands for scipy.integrate, written against SciPy's raw C callback form."""
 
 
+# a function of three variables: nquad over three ranges
+#capsules verify variables=3
 #pythran export capsule f(int32, float64*, float64*)
 def f(n, x, cp):
     """f(x, y, z) = c + x - y z, at the point x = (x, y, z).

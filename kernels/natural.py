@@ -10,6 +10,8 @@ order), so the results are equal bit for bit.
 import math
 
 
+# the unit cube, a_i up to 10, u1 in [0, 1]: cos's argument stays finite
+#capsules verify x=0:1 y=0:1 z=0:1 a1=0:10 a2=0:10 a3=0:10 u1=0:1
 #capsules integrand oscillatory3(x, y, z; a1, a2, a3, u1)
 def oscillatory3(x, y, z, a1, a2, a3, u1):
     """Genz oscillatory in 3-D: cos(2 pi u1 + a1 x + a2 y + a3 z).
@@ -56,6 +58,8 @@ def ewma(line_in, line_out, alpha):
         line_out[i] = y
 
 
+# a 2-D image: two coordinates in, two out
+#capsules verify rank=2
 #capsules mapping shift2d(out_coords; dy, dx)
 def shift2d(out_coords, dy, dx):
     """Shift a 2-D image: input = output - (dy, dx), what ndimage.shift(image, (dy, dx)) computes.
@@ -65,6 +69,8 @@ def shift2d(out_coords, dy, dx):
     return (out_coords[0] - dy, out_coords[1] - dx)
 
 
+# length is the filter size (the kernel raises otherwise, on both sides)
+#capsules verify length=3 filter_size=3
 #capsules filter1d moving_average(line_in, line_out; length)
 def moving_average(line_in, line_out, length):
     """Centred box average: output[i] = (1/m) sum of the m values of window i, m = length = filter_size.

@@ -83,6 +83,8 @@ def rotate_scale(output_coordinates, input_coordinates, output_rank, input_rank,
     return 1
 
 
+# every angle j dtheta finite over 65536 columns (sin of an infinite angle raises in Python)
+#capsules verify user_data=-1000:1000
 #pythran export capsule polar_unwarp(int64*, float64*, int32, int32, float64*)
 def polar_unwarp(output_coordinates, input_coordinates, output_rank, input_rank, user_data):
     """Polar unwarp about c: x_0 = c_0 + r sin(theta), x_1 = c_1 + r cos(theta), r = i dr, theta = j dtheta.
@@ -107,6 +109,8 @@ def polar_unwarp(output_coordinates, input_coordinates, output_rank, input_rank,
     return 1
 
 
+# r_min exp(i dlog) stays finite over 65536 rows, and so does every angle
+#capsules verify user_data=-1000:1000 user_data[3]=-0.01:0.01
 #pythran export capsule log_polar_unwarp(int64*, float64*, int32, int32, float64*)
 def log_polar_unwarp(output_coordinates, input_coordinates, output_rank, input_rank, user_data):
     """Log-polar unwarp about c: x = c + r (sin theta, cos theta), r = r_min exp(i dlog), theta = j dtheta.

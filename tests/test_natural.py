@@ -119,7 +119,7 @@ def test_parameters_are_checked_before_scipy_runs(load_kernel, call, fragment):
     kernel = load_kernel("natural").oscillatory3
     with pytest.raises(capsules.UserDataError, match=fragment) as info:
         call(kernel)
-    assert str(info.value).startswith(f"{kernel.spec.path}:13: ")
+    assert str(info.value).startswith(f"{kernel.spec.path}:15: ")
 
 
 def test_a_parameter_listed_with_the_variables_gets_a_hint(write_kernel, cache_dir):

@@ -116,7 +116,7 @@ def test_bad_user_data_refused(load_kernel, user_data, fragment):
     with pytest.raises(capsules.UserDataError) as info:
         f.lowlevel(user_data)
     assert fragment in str(info.value)
-    assert str(info.value).startswith(f"{f.spec.path}:4: ")
+    assert str(info.value).startswith(f"{f.spec.path}:6: ")
 
 
 def test_edited_kernel_reloads_in_the_same_process(write_kernel, cache_dir):

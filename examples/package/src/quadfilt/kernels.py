@@ -3,6 +3,8 @@
 import math
 
 
+# the unit square, a bump (a >= 0) centred in it
+#capsules verify x=0:1 y=0:1 a=0:1000 cx=0:1 cy=0:1
 #capsules integrand bump(x, y; a, cx, cy)
 def bump(x, y, a, cx, cy):
     """A Gaussian bump exp(-a ((x - cx)^2 + (y - cy)^2))."""
@@ -11,6 +13,8 @@ def bump(x, y, a, cx, cy):
     return math.exp(-a * (dx * dx + dy * dy))
 
 
+# x >= 0 and k >= 0, w x finite (cos of an infinite argument raises in Python)
+#capsules verify x=0:1e6 k=0:100 w=-100:100
 #capsules integrand damped(x; k, w)
 def damped(x, k, w):
     """A damped oscillation exp(-k x) cos(w x)."""
@@ -31,6 +35,8 @@ def local_range(window):
     return hi - lo
 
 
+# length is the filter size: a longer box would read past the line
+#capsules verify length=3 filter_size=3
 #capsules filter1d box(line_in, line_out; length)
 def box(line_in, line_out, length):
     """Centred moving average of `length` values along each line."""
