@@ -158,7 +158,7 @@ def test_installed_demo_runs_outside_the_clone(installed, env, tmp_path):
 
 
 def packaging_commands() -> str:
-    return next(b for b in _blocks("sh", DOCS / "wheels.md") if "build --wheel --no-isolation examples/package" in b)
+    return next(b for b in _blocks("sh", DOCS / "wheels.md") if "build --wheel examples/package" in b)
 
 
 def test_packaging_commands_build_the_example_wheel_and_pass_its_self_check(installed, env):
