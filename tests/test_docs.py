@@ -45,3 +45,12 @@ def test_every_environment_variable_the_package_reads_is_in_the_table():
     documented = set(re.findall(r"^\| (.+?) \|", table, re.M)[1:])  # the first column, below its heading
     named = {name for cell in documented for name in re.findall(r"`([A-Z_]+)`", cell)}
     assert read <= named, f"not in docs/environment.md: {sorted(read - named)}"
+
+
+def test_packages_shown_or_shipped_require_the_distribution_by_its_own_name():
+    tomls = [block for page in PAGES for block in re.findall(r"```toml\n(.*?)```", page.read_text(), re.S)]
+    tomls.append((ROOT / "examples" / "package" / "pyproject.toml").read_text())
+    requirements = [re.findall(r"\"([^\"]+)\"", line) for text in tomls for line in text.splitlines()
+                    if line.startswith(("requires", "dependencies"))]
+    named = {re.split(r"[<>=!~\[; ]", req)[0] for found in requirements for req in found}
+    assert "pythran-capsules" in named and "capsules" not in named, named
