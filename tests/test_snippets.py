@@ -96,7 +96,8 @@ def test_every_python_block_runs_and_prints_what_the_page_shows(page, env, tmp_p
     path.write_text(text)
     done = subprocess.run([sys.executable, str(path)], cwd=ROOT, env=env, capture_output=True, text=True,
                           stdin=subprocess.DEVNULL, timeout=900, check=False)
-    assert done.returncode == 0, f"{page.name}: the block that failed is the last one announced\n{done.stdout}{done.stderr}"
+    failed = f"{page.name}: the block that failed is the last one announced"
+    assert done.returncode == 0, f"{failed}\n{done.stdout}{done.stderr}"
     printed = dict(re.findall(rf"^{re.escape(MARK)}(\d+)\n(.*?)(?=^{re.escape(MARK)}|\Z)", done.stdout, re.M | re.S))
     checker = doctest.OutputChecker()
     for block in runnable:
@@ -104,7 +105,8 @@ def test_every_python_block_runs_and_prints_what_the_page_shows(page, env, tmp_p
         if block.output is not None:
             want = "\n".join(block.output) + "\n"
             options = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
-            assert checker.check_output(want, got, options), f"{page.name}:{block.fence + 1}: printed\n{got}\nnot\n{want}"
+            where = f"{page.name}:{block.fence + 1}"
+            assert checker.check_output(want, got, options), f"{where}: printed\n{got}\nnot\n{want}"
 
 
 def test_the_runner_reads_a_page_as_written(tmp_path):
@@ -120,7 +122,8 @@ def test_the_runner_reads_a_page_as_written(tmp_path):
 
 def test_the_debugging_page_builds_a_kernel_with_symbols_and_debug_information(tmp_path, cache_dir):
     elffile = pytest.importorskip("elftools.elf.elffile", reason="needs pyelftools (auditwheel's, in the test extra)")
-    (command,) = [b for b in blocks(ROOT / "docs" / "debugging.md") if b.language == "sh" and "PYTHRANRC" in "".join(b.lines)]
+    page = ROOT / "docs" / "debugging.md"
+    (command,) = [b for b in blocks(page) if b.language == "sh" and "PYTHRANRC" in "".join(b.lines)]
     steps = "\n".join(line for line in command.lines if not line.startswith("gdb "))  # gdb would wait for a crash
     (tmp_path / "kernels").mkdir()
     (tmp_path / "kernels" / "integrands.py").write_text((ROOT / "kernels" / "integrands.py").read_text())
