@@ -755,7 +755,7 @@ def machine() -> dict[str, Any]:
         "numpy": np.__version__,
         "scipy": scipy.__version__,
         "pythran": _version("pythran"),
-        "capsules": _version("capsules"),
+        "capsules": _version("pythran-capsules"),
         "gcc": gcc[0] if gcc else "not found",
         "cffi": _version("cffi"),
         "cython": _version("Cython"),

@@ -1,8 +1,8 @@
-"""The headline table of a run.py JSON report: the one source of the figures in the README and the docs.
+"""The headline table of a run.py JSON report: the one source of the figures on the performance page.
 
     python benchmarks/table.py benchmarks/results/latest.json                 # print the table
-    python benchmarks/table.py benchmarks/results/latest.json --write README.md docs/performance.md
-    python benchmarks/table.py benchmarks/results/latest.json --check README.md docs/performance.md
+    python benchmarks/table.py benchmarks/results/latest.json --write docs/performance.md
+    python benchmarks/table.py benchmarks/results/latest.json --check docs/performance.md
 
 ``--write`` replaces the text between the lines ``<!-- bench-table:start -->``
 and ``<!-- bench-table:end -->`` of each file with the table; ``--check``

@@ -235,7 +235,7 @@ def require_matplotlib() -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise CapsulesError("--plot needs matplotlib: pip install 'capsules[plot]' (or pip install matplotlib)") \
+        raise CapsulesError("--plot needs matplotlib: pip install 'pythran-capsules[plot]' (or pip install matplotlib)") \
             from None
 
 

@@ -4,7 +4,7 @@ A library keeps its kernel files inside its package and says, in its
 ``pyproject.toml``::
 
     [build-system]
-    requires = ["hatchling", "capsules"]
+    requires = ["hatchling", "pythran-capsules"]
     build-backend = "hatchling.build"
 
     [tool.hatch.build.targets.wheel.hooks.capsules]

@@ -423,7 +423,7 @@ def _unit_subjects(unit: Unit, checked: bool, cache: Cache) -> Iterator[Subject]
 def _kernel_subject(kernel: Kernel, cache: Cache | str | Path | None) -> Subject:
     if isinstance(kernel, InlineKernel):
         kernel.build(cache)  # as it was decorated (checked or not); nothing to do if it is built
-        lifted = lift_function(kernel.function, kernel.form)
+        lifted = lift_function(kernel.function, kernel.declaration, kernel.defined)
         return Subject(kernel, kernel.py, lifted.origin, lifted.line, lifted.text, "\n".join(lifted.origin_lines))
     text = decode_source(read_source(kernel.module.path), kernel.module.path)
     return Subject(kernel, kernel.py, kernel.spec.path, kernel.spec.line, text, text)

@@ -1,8 +1,8 @@
 """The same sweep on Dask: a LocalCluster here, a real cluster with one changed line.
 
-Needs the dask extra (``pip install .[dask]``).  Each worker needs capsules
+Needs the dask extra (``pip install '.[dask]'``).  Each worker needs capsules
 and its dependencies installed; the kernel itself travels in the pickle (see
-README, "Process pools and clusters").  To use a running cluster, replace
+docs/parallel.md, "Process pools and clusters").  To use a running cluster, replace
 the LocalCluster with ``Client("tcp://scheduler:8786")``.
 
     python examples/dask_sweep.py

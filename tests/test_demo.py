@@ -50,7 +50,7 @@ def test_plot_without_matplotlib_fails_before_building(monkeypatch, tmp_path, ca
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib raises ImportError
     assert main(["demo", "--quick", "--cache", str(tmp_path / "c"), "--plot", str(tmp_path / "x.png")]) == 1
     captured = capsys.readouterr()
-    assert "--plot needs matplotlib: pip install 'capsules[plot]'" in captured.err
+    assert "--plot needs matplotlib: pip install 'pythran-capsules[plot]'" in captured.err
     assert "building" not in captured.out and not (tmp_path / "c").exists()
 
 

@@ -1,9 +1,10 @@
 """Prebuilt kernels in wheels: the build hook, loading with no compiler, mismatches, CPU levels.
 
 The example package (examples/package) is built once per session with the
-standard front end (``python -m build``) and the hatch hook, then installed
-with this checkout's own wheel into a new virtual environment in which every
-compiler call fails.
+standard front end (``python -m build``, with build isolation) and the hatch
+hook, its build requirement pythran-capsules taken from a wheelhouse holding
+this checkout's wheel, never from the package index.  It is then installed
+the same way into a new virtual environment in which every compiler call fails.
 """
 
 from __future__ import annotations
@@ -43,30 +44,55 @@ def _run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="session")
-def example_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """examples/package built into a wheel by `python -m build`, in a copy of its folder."""
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This checkout's wheel, and a constraints file that takes pythran-capsules from it and nowhere else.
+
+    The constraint is a direct reference to the file, so pip can never pick a copy from the package
+    index; NumPy and SciPy are pinned to this environment's, the ones the example's wheel is then built
+    against and run with (a NumPy 1.x build is refused under NumPy 2).
+    """
+    house = tmp_path_factory.mktemp("wheelhouse")
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(house), str(ROOT)])
+    (ours,) = house.glob("pythran_capsules-*.whl")
+    assert ours.name.startswith(f"pythran_capsules-{capsules.__version__}-"), ours.name
+    (house / "constraints.txt").write_text(
+        f"pythran-capsules @ {ours.as_uri()}\nnumpy=={np.__version__}\nscipy=={scipy.__version__}\n"
+    )
+    return house
+
+
+def _pip_env(wheelhouse: Path) -> dict[str, str]:
+    return {**os.environ, "PIP_CONSTRAINT": str(wheelhouse / "constraints.txt")}
+
+
+@pytest.fixture(scope="session")
+def example_wheel(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Path:
+    """examples/package built into a wheel by `python -m build`, isolated, in a copy of its folder.
+
+    The isolated build environment installs the build requirement pythran-capsules by its name; the
+    constraints file (which pip reads from the environment there too) makes that this checkout's wheel.
+    """
     source = tmp_path_factory.mktemp("example") / "package"
     shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("dist", "build", "__capsules__", "__pycache__"))
     out = tmp_path_factory.mktemp("example-dist")
-    # no isolation: the build requirement "capsules" is this checkout, installed here,
-    # never the unrelated project of that name on the package index
-    _run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(source)])
+    done = _run([sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(source)], env=_pip_env(wheelhouse))
+    output = done.stdout + done.stderr
+    assert "Creating isolated environment" in output and f"pythran-capsules=={capsules.__version__}" in output, output
     (wheel,) = out.glob("*.whl")
     return wheel
 
 
 @pytest.fixture(scope="session")
-def no_compiler(tmp_path_factory: pytest.TempPathFactory, example_wheel: Path) -> dict:
-    """A new venv with this checkout's wheel and the example's; CC and CXX exit 1, the cache is unusable."""
+def no_compiler(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path, example_wheel: Path) -> dict:
+    """A new venv with the example's wheel, its dependency pythran-capsules resolved to this checkout's wheel.
+
+    CC and CXX exit 1, and the cache is unusable.
+    """
     base = tmp_path_factory.mktemp("nocompiler")
-    ours = base / "ours"
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(ours), str(ROOT)])
     venv = base / "venv"
     _run([sys.executable, "-m", "venv", str(venv)])
     python = venv / "bin" / "python"
-    # the NumPy and SciPy the wheel was built with (a NumPy 1.x build is refused under NumPy 2)
-    pins = [f"numpy=={np.__version__}", f"scipy=={scipy.__version__}"]
-    _run([str(python), "-m", "pip", "install", "-q", *map(str, ours.glob("*.whl")), str(example_wheel), *pins])
+    _run([str(python), "-m", "pip", "install", "-q", str(example_wheel)], env=_pip_env(wheelhouse))
     failing = base / "failing-compiler"
     failing.write_text("#!/bin/sh\necho 'no compiler here' >&2\nexit 1\n")
     failing.chmod(0o755)
@@ -118,6 +144,9 @@ print(k.entry.level, repr(quadfilt.bump_integral(3.0)), repr(quadfilt.smooth_edg
 """
 
 
+ORIGIN = "import importlib.metadata as m; print(m.distribution('pythran-capsules').read_text('direct_url.json'))"
+
+
 def _in_venv(no_compiler: dict, *args: str, **env: str) -> str:
     return _run([no_compiler["python"], *args], env={**no_compiler["env"], **env}, cwd=no_compiler["cwd"]).stdout
 
@@ -126,6 +155,8 @@ def test_installed_wheel_runs_with_no_compiler_and_no_pythran(no_compiler):
     level = _in_venv(no_compiler, "-c", CHECK).split()[0]
     assert level == levels.pick(LEVELS)
     checked = _in_venv(no_compiler, "-m", "quadfilt")
+    origin = _in_venv(no_compiler, "-c", ORIGIN)
+    assert "wheelhouse" in origin and "pythran_capsules-" in origin, origin
     assert f"ok: prebuilt {level} variant" in checked and f"ok: inline kernel prebuilt {level} variant" in checked
 
 

@@ -129,9 +129,13 @@ def _inline_quickstart(clone: Path, env: dict[str, str]) -> None:
     done = subprocess.run([str(venv / "bin" / "python"), "wave.py"], cwd=clone, env=env, capture_output=True,
                           text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
-    first = re.search(r"^\(([-\d.e+]+), ", done.stdout, re.M)
-    exact = (math.cos(1.0) + math.cos(2.0) - math.cos(3.0) - 1.0) / 2.0  # (cos a + cos b - cos(a+b) - 1) / ab
-    assert first and float(first.group(1)) == pytest.approx(exact, rel=1e-12), done.stdout
+    # x in [0, 1] outside, y in [0, 2] inside: (cos a + cos 2b - cos(a + 2b) - 1) / ab, with a = 1, b = 2;
+    # the kernel with its variables swapped integrates to (2 cos 2 - cos 4 - 1) / 2 instead
+    exact = (math.cos(1.0) + math.cos(4.0) - math.cos(5.0) - 1.0) / 2.0
+    value, printed_exact, python = (float(line) for line in done.stdout.split())
+    assert value == pytest.approx(exact, rel=1e-12) and printed_exact == exact, done.stdout
+    assert abs(value - (2 * math.cos(2.0) - math.cos(4.0) - 1.0) / 2.0) > 0.05
+    assert python == math.cos(0.5 + 2 * 2.0)  # wave(y=2.0, x=0.5, a=1.0, b=2.0) as plain Python
 
 
 def _demo_ok(output: str) -> None:
@@ -158,7 +162,7 @@ def test_installed_demo_runs_outside_the_clone(installed, env, tmp_path):
 
 
 def packaging_commands() -> str:
-    return next(b for b in _blocks("sh", DOCS / "wheels.md") if "build --wheel --no-isolation examples/package" in b)
+    return next(b for b in _blocks("sh", DOCS / "wheels.md") if "build --wheel examples/package" in b)
 
 
 def test_packaging_commands_build_the_example_wheel_and_pass_its_self_check(installed, env):

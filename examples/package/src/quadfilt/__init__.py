@@ -17,7 +17,9 @@ import capsules
 
 from . import inline
 
-KERNELS = capsules.load(Path(__file__).with_name("kernels.py"), build=False)
+# build left at True: the wheel's prebuilt binaries are taken without a compiler, and an editable
+# install (which has none) builds from the file
+KERNELS = capsules.load(Path(__file__).with_name("kernels.py"))
 
 
 def bump_integral(a: float, cx: float = 0.5, cy: float = 0.5) -> float:
