@@ -35,11 +35,12 @@ from typing import Any, TypeVar, overload
 
 from scipy import LowLevelCallable
 
-from . import inline, prebuilt
+from . import inline
 from .cache import Cache
-from .errors import CapsulesError, PrebuiltError, SpecError
+from .errors import CapsulesError, SpecError
 from .generate.roles import ROLES
-from .load import Kernel, KernelCallable, KernelModule, from_entry, load
+from .load import Kernel, KernelCallable, KernelModule, load, prebuilt_module
+from .prebuilt import not_built_either
 from .natural import different_names
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -154,10 +155,10 @@ class InlineKernel:
         lifted = lift_function(self.function, self.declaration, self.defined)
         origin = Path(lifted.origin)
         # a package's prebuilt binaries first (its wheel carries them): no cache, no pythran, no compiler
-        entry, unsuitable = prebuilt.find(origin, lifted.text.encode(), checked=self.checked, constants={},
-                                          kernel=lifted.name)
-        if entry is not None:
-            return _located(from_entry(entry.directory / prebuilt.INLINE_SOURCE, entry)[lifted.name], lifted)
+        installed, unsuitable = prebuilt_module(origin, lifted.text.encode(), checked=self.checked, constants={},
+                                                kernel=lifted.name)
+        if installed is not None:
+            return _located(installed[lifted.name], lifted)
         path = None
         try:
             cache = cache if isinstance(cache, Cache) else Cache(cache)
@@ -165,8 +166,7 @@ class InlineKernel:
             module = load(path, cache=cache, checked=self.checked, portable=self.portable)
         except CapsulesError as err:
             if unsuitable is not None:
-                raise PrebuiltError(f"{unsuitable}; building it here failed too: {err}", path=origin,
-                                    line=lifted.line) from err
+                raise not_built_either(unsuitable, err, path=origin, line=lifted.line) from err
             raise (lifted.relocate(err, path) if path else err) from err.__cause__
         return _located(module[lifted.name], lifted)
 

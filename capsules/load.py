@@ -250,11 +250,23 @@ def load(
     path = Path(path)
     planned = plan(path, portable=portable, checked=checked, constants=constants)
     _refuse_decorated_script(path, planned.source)
-    # a package's prebuilt binaries first: no cache, no pythran, no compiler
-    entry, unsuitable = prebuilt.find(path, planned.source, checked=checked, constants=planned.constants)
+    module, unsuitable = prebuilt_module(path, planned.source, checked=checked, constants=planned.constants)
+    return module or from_entry(path, _find_entry(planned, cache, build, unsuitable))
+
+
+def prebuilt_module(
+    path: Path, source: bytes, *, checked: bool, constants: dict[str, Any], kernel: str = ""
+) -> tuple[KernelModule | None, str | None]:
+    """A package's prebuilt binaries of ``source`` beside ``path``, loaded, or why none suit (see capsules.prebuilt).
+
+    They come first, before any cache: no cache, no pythran, no compiler.
+    For the inline kernel ``kernel`` of the module ``path``, ``source`` is
+    the module generated for it, kept beside its binaries.
+    """
+    entry, unsuitable = prebuilt.find(path, source, checked=checked, constants=constants, kernel=kernel)
     if entry is None:
-        entry = _find_entry(planned, cache, build, unsuitable)
-    return from_entry(path, entry)
+        return None, unsuitable
+    return from_entry(entry.directory / prebuilt.INLINE_SOURCE if kernel else path, entry), None
 
 
 def _refuse_decorated_script(path: Path, source: bytes) -> None:
@@ -297,7 +309,7 @@ def _find_entry(planned: Plan, cache: Cache | str | Path | None, build: bool, un
         except BuildError as err:
             if unsuitable is None:
                 raise
-            raise PrebuiltError(f"{unsuitable}; building it here failed too: {err}", path=planned.path) from err
+            raise prebuilt.not_built_either(unsuitable, err, path=planned.path) from err
     try:
         cache = cache if isinstance(cache, Cache) else Cache(cache)
         entry = cache.lookup(planned.key)

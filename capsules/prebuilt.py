@@ -30,7 +30,7 @@ from .build import SOURCE_COPY, BuildResult, build
 from .cache import ENTRY_FILE, Cache, Entry, EntryData, verified
 from .key import numpy_version
 from .child.protocol import EXPORTS_SYMBOL
-from .errors import CapsulesError, PrebuiltError  # noqa: F401  (PrebuiltError: raised by load for this stage)
+from .errors import CapsulesError, PrebuiltError
 
 PREBUILT_DIR = "__capsules__"
 MARK = "capsules-prebuilt"
@@ -128,6 +128,11 @@ def find(
         return verified(directory, data, installed=True), None
     except (OSError, ValueError) as err:
         return None, f"its prebuilt binaries in {directory} are damaged ({err})"
+
+
+def not_built_either(unsuitable: str, err: CapsulesError, **where: Any) -> PrebuiltError:
+    """The error when prebuilt binaries do not suit (``unsuitable`` says why) and building here failed too."""
+    return PrebuiltError(f"{unsuitable}; building it here failed too: {err}", **where)
 
 
 def mismatches(data: dict[str, Any], source: bytes, *, checked: bool, constants: dict[str, Any]) -> list[str]:
