@@ -21,6 +21,7 @@ from .errors import (
     BuildError,
     CacheError,
     CapsulesError,
+    IntegrationInputError,
     KernelError,
     PrebuiltError,
     SignatureError,
@@ -30,6 +31,7 @@ from .errors import (
 from .load import Kernel, KernelModule, load
 from . import ship  # noqa: E402,F401  (registers how kernels pickle)
 from .decorators import InlineKernel, filter, filter1d, integrand, mapping, raw  # noqa: A004
+from .quadpack import dblquad, inner, nquad, quad, tplquad
 
 
 
@@ -47,6 +49,7 @@ __all__ = [
     "CacheError",
     "CapsulesError",
     "InlineKernel",
+    "IntegrationInputError",
     "Kernel",
     "KernelError",
     "KernelModule",
@@ -56,10 +59,15 @@ __all__ = [
     "UserDataError",
     "__version__",
     "build",
+    "dblquad",
     "filter",
     "filter1d",
+    "inner",
     "integrand",
     "load",
     "mapping",
+    "nquad",
+    "quad",
     "raw",
+    "tplquad",
 ]
