@@ -346,6 +346,14 @@ def test_bad_input_is_refused_clearly(genz, call: Callable, match: str) -> None:
     assert isinstance(caught.value, ValueError)  # as SciPy's own errors for bad input
 
 
+def test_the_one_variable_form_is_refused_for_more() -> None:
+    cos = libm("cos", ctypes.c_double)
+    with pytest.raises(capsules.IntegrationInputError, match="takes one double.*2 variable"):
+        capsules.nquad(cos, [[0, 1], [0, 1]])
+    with pytest.raises(capsules.IntegrationInputError, match="1 argument"):
+        capsules.quad(cos, 0, 1, args=(2.0,))
+
+
 def test_a_signature_nquad_cannot_call_is_refused() -> None:
     power = libm("pow", ctypes.c_double, ctypes.c_double)
     with pytest.raises(capsules.SignatureError, match=r"'double \(double, double\)'; capsules.nquad takes"):

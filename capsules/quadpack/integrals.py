@@ -35,8 +35,9 @@ FORMS = {
     "double (double, void *)": 2,
     "double (double)": 3,
 }
+ONE_VARIABLE = 2  # the forms from here on take x alone: one variable, no args
 # A bound that varies is called with the outer variables: an array.
-BOUND_FORMS = {name: form for name, form in FORMS.items() if form < 2}
+BOUND_FORMS = {name: form for name, form in FORMS.items() if form < ONE_VARIABLE}
 DEFAULTS = {"epsabs": 1.49e-8, "epsrel": 1.49e-8, "limit": 50}
 # quad's options that change nothing without a weight; those that do are refused
 IGNORED = {"maxp1", "limlst"}
@@ -243,6 +244,11 @@ def run(
     callee: Callee, levels: list[LevelSpec], args: list[float], full_output: bool, stacklevel: int,
 ) -> Any:
     """Integrate in the driver, with the GIL released; raise what a kernel raised, warn as SciPy would."""
+    if callee.form >= ONE_VARIABLE and len(levels) + len(args) > 1:
+        raise IntegrationInputError(
+            f"func takes one double ({callee.keep.signature!r}) but the integral has {len(levels)} variable(s) and "
+            f"{len(args)} argument(s); give it the signature 'double (int, double *, void *)'"
+        )
     problem, keep = problem_of(callee, levels, args)
     counts = (ctypes.c_int64 * (6 * len(levels)))()
     order = (ctypes.c_int32 * (6 * len(levels)))()
