@@ -9,7 +9,6 @@ the same warnings as with every level in capsules' QUADPACK driver.
 from __future__ import annotations
 
 import ctypes
-import os
 import signal
 import subprocess
 import sys
@@ -72,7 +71,8 @@ def assert_same(ours: tuple, theirs: tuple) -> None:
     assert ours[2:] == theirs[2:]
 
 
-def assert_agrees(func: Any, ranges: list, args: tuple = (), opts: Any = None, scipy_ranges: list | None = None) -> None:
+def assert_agrees(func: Any, ranges: list, args: tuple = (), opts: Any = None, scipy_ranges: list | None = None,
+                  ) -> None:
     """capsules.nquad and scipy.integrate.nquad: same value, error, neval and warnings."""
     theirs = outcome(integrate.nquad, func, scipy_ranges or ranges, args=args, opts=opts, full_output=True)[0]
     ours = outcome(capsules.nquad, func, ranges, args=args, opts=opts, full_output=True)[0]

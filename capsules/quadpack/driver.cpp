@@ -44,6 +44,7 @@ struct capsules_nquad_problem {
   int32_t nargs;        // values after the variables: nquad's args
   int32_t form;         // the integrand's form: 0 (int, double *, void *), 1 (int, double *), 2 (double, void *), 3 (double)
   int32_t main_thread;  // whether to run Python's signal handlers (only the main thread can)
+  int32_t empty_is_zero;  // whether an empty range is 0 without a call, as the installed SciPy's quad does
   void *function;
   void *user_data;
   const capsules_nquad_level *levels;
@@ -92,14 +93,14 @@ class Run {
     Result r;
     if (k == 0) {
       auto f = [this](double x) { return integrand<Form>(x); };
-      r = quad(f, a, b, lv.epsabs, lv.epsrel, lv.limit, spaces_[0]);
+      r = quad(f, a, b, lv.epsabs, lv.epsrel, lv.limit, spaces_[0], p_.empty_is_zero != 0);
       neval += r.neval;
     } else {
       auto f = [this, k](double x) {
         x_[k] = x;
         return level<Form>(k - 1);
       };
-      r = quad(f, a, b, lv.epsabs, lv.epsrel, lv.limit, spaces_[k]);
+      r = quad(f, a, b, lv.epsabs, lv.epsrel, lv.limit, spaces_[k], p_.empty_is_zero != 0);
     }
     if (r.abserr > abserr) abserr = r.abserr;  // Python's max(): a NaN never replaces
     if (r.ier != 0) flag(k, r.ier);

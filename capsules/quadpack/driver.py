@@ -73,6 +73,7 @@ class Problem(ctypes.Structure):
         ("nargs", ctypes.c_int32),
         ("form", ctypes.c_int32),
         ("main_thread", ctypes.c_int32),
+        ("empty_is_zero", ctypes.c_int32),
         ("function", ctypes.c_void_p),
         ("user_data", ctypes.c_void_p),
         ("levels", ctypes.POINTER(Level)),
