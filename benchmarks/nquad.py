@@ -146,7 +146,8 @@ def sweep_rows(capsule_for: Callable[[tuple[float, ...]], Any], count: int, repe
     serial = [one(f) for f in callables]
     pools = {threads: ThreadPoolExecutor(threads) for threads in (1, 2)}
     try:
-        table = {f"{threads} thread(s)": (lambda p=pool: list(p.map(one, callables))) for threads, pool in pools.items()}
+        table = {f"{threads} thread(s)": (lambda p=pool: list(p.map(one, callables)))
+                 for threads, pool in pools.items()}
         for threads, pool in pools.items():
             assert list(pool.map(one, callables)) == serial, f"{threads} threads changed the results"
         times = interleaved(table, repeats)
@@ -162,14 +163,15 @@ def sweep_rows(capsule_for: Callable[[tuple[float, ...]], Any], count: int, repe
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="few repeats and a short sweep")
+    parser.add_argument("--quick", action="store_true", help="two repeats and a short sweep: checks that it runs")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--markdown", type=Path, help="also write the report here")
+    parser.add_argument("--cache", type=Path, default=CAPSULES_CACHE, help="the capsules cache to build into")
     args = parser.parse_args(argv)
     repeats = args.repeats or (2 if args.quick else 11)
     load = os.getloadavg()
-    driver(CAPSULES_CACHE)
-    genz = capsules.load(KERNELS / "quad_integrands.py", cache=CAPSULES_CACHE).genz
+    driver(args.cache)
+    genz = capsules.load(KERNELS / "quad_integrands.py", cache=args.cache).genz
     with tempfile.TemporaryDirectory() as tmp:
         c = CProvider(build_c(Path(tmp))[0])
         lines = header(load)

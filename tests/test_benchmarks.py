@@ -51,3 +51,13 @@ def test_the_flag_experiments_run_and_agree(tmp_path, script, args, table):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]  # every build's results match C to 1e-12
     assert table in proc.stdout
+
+
+def test_the_nquad_benchmark_runs_and_agrees(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(RUN.parent / "nquad.py"), "--quick", "--cache", str(tmp_path / "cache")],
+        capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]  # the threaded sweep equals the serial loop
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| W2, 3-D | capsules.nquad")]
+    assert len(rows) == 2 and all(row.endswith("| 82467 | identical |") for row in rows[:1])

@@ -9,6 +9,7 @@ the same warnings as with every level in capsules' QUADPACK driver.
 from __future__ import annotations
 
 import ctypes
+import runpy
 import signal
 import subprocess
 import sys
@@ -177,6 +178,28 @@ def test_dependent_ranges_see_the_args(cases) -> None:
     hi = python_bound(cases.above)
     ranges = [[0, above], [0, 1]]
     assert_agrees(cases.decay.lowlevel(), ranges, args=(0.25, 3.0), scipy_ranges=[lambda *v: (0, hi(*v)), [0, 1]])
+
+
+BOUND_SCRIPT = """
+import math
+
+import capsules
+
+
+@capsules.integrand("y")
+def half_width(y):
+    return math.sqrt(1.0 - y * y)
+"""
+
+
+def test_a_decorated_integrand_as_a_bound(tmp_path: Path, cache_dir: Path, genz) -> None:
+    # a bound written inline, as the docs show: the unit disc
+    script = tmp_path / "bounds.py"
+    script.write_text(BOUND_SCRIPT)
+    half_width = runpy.run_path(str(script))["half_width"].build(cache_dir)
+    func = genz.corner_peak.lowlevel(genz_data(2, 11, 2.0))
+    width = python_bound(half_width)
+    assert_agrees(func, [[-1, half_width.lowlevel()], [-1, 1]], scipy_ranges=[lambda y: (-1, width(y)), [-1, 1]])
 
 
 # Integrals that end a quad call with each of QUADPACK's flags, in the
