@@ -1,7 +1,7 @@
 """Front end for integrals: ``nquad``, ``quad``, ``dblquad``, ``tplquad`` and ``inner``, every level compiled.
 
 SciPy's nquad runs every level but the innermost in Python; these run all
-of them in the compiled driver (:mod:`capsules.quadpack.driver`), with the
+of them in the compiled driver (``capsules.quadpack.driver``), with the
 GIL released, and keep SciPy's conventions: the argument order, the first
 variable innermost, quad's defaults (epsabs = epsrel = 1.49e-8, limit = 50),
 its flags as ``IntegrationWarning`` with its messages, and nquad's
