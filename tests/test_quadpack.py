@@ -262,6 +262,15 @@ def test_inner_levels_as_a_capsule_for_scipy(genz, cases) -> None:
         assert outer[1] <= everything[1]
 
 
+def test_the_inner_capsule_pickles_as_the_call_that_made_it(genz, cases) -> None:
+    import pickle
+
+    inside = capsules.inner(genz.gaussian.lowlevel(genz_data(3, 12, 2.0)), [[0, 1], [0, cases.above.lowlevel()]])
+    again = pickle.loads(pickle.dumps(inside))
+    assert again.signature == inside.signature
+    assert integrate.quad(again, 0, 1) == integrate.quad(inside, 0, 1)
+
+
 def test_inner_capsule_warns_as_scipys_inner_levels(cases) -> None:
     name, ranges, args, opts = FLAGGED["limit"]
     inside = capsules.inner(cases[name].lowlevel(), ranges[:1])

@@ -228,16 +228,27 @@ def inner(func: Any, ranges: Sequence[Any], opts: Any = None) -> LowLevelCallabl
     problem.messages = messages
     problem.main_thread = 1
     entry = driver().inner
-    return InnerCallable(entry, ctypes.c_void_p(ctypes.addressof(problem)), (problem, messages, keep, callee))
+    made = InnerCallable(entry, ctypes.c_void_p(ctypes.addressof(problem)), (problem, messages, keep, callee))
+    made.arguments = (func, ranges, opts)
+    return made
 
 
 class InnerCallable(LowLevelCallable):
-    """The inner-levels capsule; keeps its problem (the user_data) and the callables it calls alive."""
+    """The inner-levels capsule; keeps its problem (the user_data) and the callables it calls alive.
+
+    It pickles as the call that made it (for process pools), when its
+    integrand and bounds pickle (a capsules kernel's callables do).
+    """
+
+    arguments: tuple[Any, Any, Any]
 
     def __new__(cls, entry: Any, pointer: ctypes.c_void_p, keep: Any) -> InnerCallable:
         self = super().__new__(cls, entry, pointer, "double (int, double *, void *)")
         self.keep = keep
         return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return inner, self.arguments
 
 
 def run(
