@@ -73,13 +73,19 @@ def genz_vectorised(coefficients: tuple[float, ...]) -> Callable[[np.ndarray], n
     return lambda x: np.cos(2.0 * math.pi * u + x @ a)
 
 
-def implementations(capsule: Any, foreign: Any, coefficients: tuple[float, ...]) -> dict[str, Callable[[], Any]]:
+def implementations(
+    capsule: Any, foreign: Any, noop: Any, coefficients: tuple[float, ...],
+) -> dict[str, Callable[[], Any]]:
     n = len(coefficients) - 1
     ranges = [[0, 1]] * n
     table = {
         REFERENCE: lambda: integrate.nquad(capsule, ranges, full_output=True),
         "capsules.nquad, capsule": lambda: capsules.nquad(capsule, ranges, full_output=True),
         "capsules.nquad, C through ctypes": lambda: capsules.nquad(foreign, ranges, full_output=True),
+        # a C function that returns 0 at once (each quad call then stops after one 21-point rule):
+        # the integrators' own cost per evaluation
+        "floor: scipy.nquad, no-op C": lambda: integrate.nquad(noop, ranges, full_output=True),
+        "floor: capsules.nquad, no-op C": lambda: capsules.nquad(noop, ranges, full_output=True),
         "scipy.nquad, plain Python": lambda: integrate.nquad(genz_python, ranges, args=coefficients,
                                                              full_output=True),
     }
@@ -111,14 +117,16 @@ def medians(samples: list[tuple[float, float]]) -> tuple[float, float]:
     return statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples)
 
 
-def result_of(name: str, outcome: Any) -> tuple[float, str]:
+def result_of(name: str, outcome: Any) -> tuple[float, int | None]:
     if name.startswith("scipy.cubature"):
-        return float(outcome.estimate), "-"
-    return outcome[0], str(outcome[2]["neval"])
+        return float(outcome.estimate), None
+    return outcome[0], outcome[2]["neval"]
 
 
-def workload_rows(name: str, coefficients: tuple[float, ...], capsule: Any, foreign: Any, repeats: int) -> list[str]:
-    table = implementations(capsule, foreign, coefficients)
+def workload_rows(
+    name: str, coefficients: tuple[float, ...], capsule: Any, foreign: Any, noop: Any, repeats: int,
+) -> list[str]:
+    table = implementations(capsule, foreign, noop, coefficients)
     results = {impl: result_of(impl, call()) for impl, call in table.items()}
     reference = results[REFERENCE][0]
     times = interleaved(table, repeats)
@@ -126,11 +134,14 @@ def workload_rows(name: str, coefficients: tuple[float, ...], capsule: Any, fore
     rows = []
     for impl, samples in times.items():
         value, neval = results[impl]
-        same = "identical" if value == reference else f"{abs(value - reference):.1e} off"
+        same = "-" if impl.startswith("floor") else "identical" if value == reference else (
+            f"{abs(value - reference):.1e} off")
         wall, cpu = medians(samples)
+        per_eval = f"{cpu / neval * 1e9:.3g}" if neval else "-"
+        speed = "-" if impl.startswith("floor") else f"{base_wall / wall:.3g} | {base_cpu / cpu:.3g}"
+        speed = "- | -" if speed == "-" else speed
         rows.append(
-            f"| {name} | {impl} | {wall * 1e3:.3g} | {cpu * 1e3:.3g} | {base_wall / wall:.3g} | {base_cpu / cpu:.3g} | "
-            f"{neval} | {same} |"
+            f"| {name} | {impl} | {wall * 1e3:.3g} | {cpu * 1e3:.3g} | {per_eval} | {speed} | {neval or '-'} | {same} |"
         )
     return rows
 
@@ -173,14 +184,16 @@ def main(argv: list[str] | None = None) -> int:
     driver(args.cache)
     genz = capsules.load(KERNELS / "quad_integrands.py", cache=args.cache).genz
     with tempfile.TemporaryDirectory() as tmp:
-        c = CProvider(build_c(Path(tmp))[0])
+        library = build_c(Path(tmp))[0]
+        c = CProvider(library)
         lines = header(load)
+        noop = CProvider(library, noop=True)
         lines += ["Medians of wall and CPU time per integral; speed-ups over scipy.nquad with the same capsule.", "",
-                  "| workload | implementation | wall, ms | CPU, ms | speed-up (wall) | speed-up (CPU) | neval | "
-                  "result vs scipy.nquad |", "|---|---|---|---|---|---|---|---|"]
+                  "| workload | implementation | wall, ms | CPU, ms | CPU, ns per evaluation | speed-up (wall) | "
+                  "speed-up (CPU) | neval | result vs scipy.nquad |", "|---|---|---|---|---|---|---|---|---|"]
         for name, coefficients in WORKLOADS.items():
             lines += workload_rows(name, coefficients, genz.lowlevel(coefficients), c.callback("genz", coefficients),
-                                   repeats)
+                                   noop.callback("genz", coefficients), repeats)
         count = 16 if args.quick else 200
         lines += ["", f"Sweep: {count} integrals of the 3-D W2 integrand over parameter sets, capsules.nquad "
                   "from a ThreadPoolExecutor (results equal the serial loop's); wall time of the whole sweep.", "",
