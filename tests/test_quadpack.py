@@ -130,6 +130,11 @@ def test_infinite_ranges(cases, ranges: list, args: tuple) -> None:
     assert_agrees(cases.gauss.lowlevel([1.0, 0.5]), ranges, args)
 
 
+def test_arrays_for_ranges_and_args_as_scipy_takes_them(cases) -> None:
+    ranges, args = np.array([[0.0, INF], [-INF, 0.0]]), np.array([2.0, 0.5])
+    assert capsules.nquad(cases.decay.lowlevel(), ranges, args) == integrate.nquad(cases.decay.lowlevel(), ranges, args)
+
+
 def test_semi_infinite_ranges_with_args(cases) -> None:
     # the args follow the variables in the integrand's array, as SciPy passes them
     assert_agrees(cases.decay.lowlevel(), [[0, INF], [-INF, 0]], args=(2.0, 0.5))

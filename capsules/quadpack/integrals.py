@@ -334,25 +334,37 @@ def bound_of(spec: Side, keep: list[Any]) -> Bound:
                  nidx=nidx, idx=idx)
 
 
-def level_specs(ranges: Sequence[Any], opts: Any) -> list[LevelSpec]:
+def level_specs(ranges: Any, opts: Any) -> list[LevelSpec]:
     """One LevelSpec per variable, from nquad's ``ranges`` and ``opts``."""
-    if isinstance(ranges, (str, bytes)) or not isinstance(ranges, Sequence) or not ranges:
+    entries = items(ranges)
+    if not entries:
         raise IntegrationInputError(f"ranges must be a non-empty list of (lo, hi) pairs, not {ranges!r}")
-    per_level = per_level_opts(opts, len(ranges))
+    per_level = per_level_opts(opts, len(entries))
     specs = []
-    for k, entry in enumerate(ranges):
+    for k, entry in enumerate(entries):
         name = f"ranges[{k}]"
-        if callable(entry) and not isinstance(entry, Sequence):
+        if callable(entry):
             raise IntegrationInputError(
                 f"{name} is a Python function: capsules.nquad takes (lo, hi) pairs whose bounds are numbers "
                 "or compiled functions (scipy.LowLevelCallable); for Python range functions use "
                 "scipy.integrate.nquad"
             )
-        if isinstance(entry, (str, bytes)) or not isinstance(entry, Sequence) or len(entry) != 2:
+        pair = items(entry)
+        if pair is None or len(pair) != 2:
             raise IntegrationInputError(f"{name} must be a (lo, hi) pair, not {entry!r}")
         tol = tolerances(per_level[k], f"opts[{k}]" if isinstance(opts, Sequence) else "opts")
-        specs.append(LevelSpec(side(entry[0], f"{name}[0]", None), side(entry[1], f"{name}[1]", None), *tol))
+        specs.append(LevelSpec(side(pair[0], f"{name}[0]", None), side(pair[1], f"{name}[1]", None), *tol))
     return specs
+
+
+def items(value: Any) -> list[Any] | None:
+    """The items of a list, tuple or array (as SciPy iterates them), or None for anything else."""
+    if isinstance(value, (str, bytes, Mapping)) or callable(value):
+        return None
+    try:
+        return list(value)
+    except TypeError:
+        return None
 
 
 def per_level_opts(opts: Any, depth: int) -> list[Mapping[str, Any]]:
@@ -423,13 +435,14 @@ def is_number(value: Any) -> bool:
     return True
 
 
-def argument_values(args: Sequence[float] | None) -> list[float]:
-    """nquad's ``args`` as numbers (a compiled integrand reads them as doubles)."""
+def argument_values(args: Any) -> list[float]:
+    """nquad's ``args`` as numbers (a compiled integrand reads them as doubles); a lone number is one argument."""
     if args is None:
         return []
-    if not isinstance(args, (tuple, list)):
-        args = (args,)
-    return [real(value, f"args[{k}]") for k, value in enumerate(args)]
+    values = items(args)
+    if values is None:
+        values = [args]
+    return [real(value, f"args[{k}]") for k, value in enumerate(values)]
 
 
 def callee_of(obj: Any, name: str, forms: Mapping[str, int]) -> Callee:
