@@ -26,7 +26,7 @@ import pytest
 from scipy import LowLevelCallable, integrate
 
 import capsules
-from capsules.quadpack.driver import driver
+from capsules.quadpack.driver import compile_into, driver
 
 pytestmark = pytest.mark.compile
 
@@ -340,7 +340,7 @@ def test_ctrl_c_stops_a_long_integral(cache_dir: Path) -> None:
     script = textwrap.dedent(
         f"""
         import capsules
-        from capsules.quadpack.driver import driver
+        from capsules.quadpack.driver import compile_into, driver
         driver({str(cache_dir)!r})
         genz = capsules.load({str(ROOT / "kernels" / "genz.py")!r}, cache={str(cache_dir)!r})
         func = genz.discontinuous.lowlevel([9.0] * 4 + [0.3] * 4)
@@ -401,3 +401,9 @@ def test_the_driver_is_built_once_into_the_cache(cache_dir: Path) -> None:
     loaded = driver()
     assert loaded.path.is_file() and str(loaded.path).startswith(str(cache_dir))
     assert driver() is loaded
+
+
+def test_without_a_compiler_the_driver_build_says_what_to_do(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
+    with pytest.raises(capsules.BuildError, match="set CXX to a C\\+\\+ compiler, or use scipy.integrate.nquad"):
+        compile_into(tmp_path)

@@ -168,13 +168,20 @@ def _entry(cache: Cache) -> Entry:
         if found is not None:
             return found
         with cache.staging() as staged:
-            _compile(staged)
+            compile_into(staged)
             data = {"module_name": "capsules_quadpack", "exports": [], "inputs": inputs, "returns": {},
                     "variants": {"native": {"binary": BINARY}}}
             return cache.publish(staged, digest, data)
 
 
-def _compile(folder: Path) -> None:
+def compile_into(folder: Path) -> None:
+    """Write the driver's sources into ``folder`` and compile them there (its build.log records how).
+
+    Raises
+    ------
+    BuildError
+        The compiler cannot run or fails.
+    """
     for name, data in sources().items():
         write_file(folder / name, data)
     compiler, flags = compile_command()
@@ -183,7 +190,10 @@ def _compile(folder: Path) -> None:
     try:
         done = subprocess.run(command, capture_output=True, text=True, cwd=folder)
     except OSError as err:
-        raise BuildError(f"cannot run the C++ compiler '{compiler[0]}': {err.strerror} (set CXX to a C++ compiler)")
+        raise BuildError(
+            f"cannot run the C++ compiler '{compiler[0]}': {err.strerror}. capsules.nquad compiles its QUADPACK "
+            "driver once per machine: set CXX to a C++ compiler, or use scipy.integrate.nquad"
+        ) from None
     (folder / "build.log").write_text(shlex.join(command) + "\n" + done.stdout + done.stderr)
     if done.returncode != 0:
         raise BuildError(
