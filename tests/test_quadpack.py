@@ -375,6 +375,7 @@ def test_ctrl_c_stops_a_long_integral(cache_dir: Path) -> None:
         (lambda ll: capsules.nquad(ll, [[0, 1]] * 2, opts={"tol": 1}), "unknown option 'tol'"),
         (lambda ll: capsules.nquad(ll, [[0, 1]] * 2, args=("a",)), r"args\[0\] must be a real number"),
         (lambda ll: capsules.nquad(ll, [[0, 1, 2]]), r"ranges\[0\] must be a \(lo, hi\) pair"),
+        (lambda ll: capsules.quad(ll, 0, 1, points=[0.5]), "'points' is not supported; use scipy.integrate.quad"),
     ],
 )
 def test_bad_input_is_refused_clearly(genz, call: Callable, match: str) -> None:

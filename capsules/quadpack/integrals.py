@@ -155,15 +155,16 @@ def nquad(
 
 def quad(
     func: Any, a: float, b: float, args: Sequence[float] = (), full_output: int = 0,
-    epsabs: float = 1.49e-8, epsrel: float = 1.49e-8, limit: int = 50,
+    epsabs: float = 1.49e-8, epsrel: float = 1.49e-8, limit: int = 50, points: Any = None, weight: Any = None,
 ) -> tuple[float, float]:
     """``scipy.integrate.quad`` of a compiled integrand over ``(a, b)``, with the GIL released.
 
     Takes what :func:`nquad` takes for one variable; ``full_output`` and quad's
     ``points`` and ``weight`` are not supported (use ``scipy.integrate.quad``).
     """
-    if full_output:
-        raise IntegrationInputError("capsules.quad: full_output is not supported; use scipy.integrate.quad")
+    for name, given in (("full_output", bool(full_output)), ("points", points is not None), ("weight", weight is not None)):
+        if given:
+            raise IntegrationInputError(f"capsules.quad: '{name}' is not supported; use scipy.integrate.quad")
     callee = callee_of(func, "func", FORMS)
     level = LevelSpec(constant(a, "a"), constant(b, "b"), *tolerances({"epsabs": epsabs, "epsrel": epsrel,
                                                                        "limit": limit}, "quad"))
