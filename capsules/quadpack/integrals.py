@@ -162,7 +162,8 @@ def quad(
     Takes what :func:`nquad` takes for one variable; ``full_output`` and quad's
     ``points`` and ``weight`` are not supported (use ``scipy.integrate.quad``).
     """
-    for name, given in (("full_output", bool(full_output)), ("points", points is not None), ("weight", weight is not None)):
+    unsupported = {"full_output": bool(full_output), "points": points is not None, "weight": weight is not None}
+    for name, given in unsupported.items():
         if given:
             raise IntegrationInputError(f"capsules.quad: '{name}' is not supported; use scipy.integrate.quad")
     callee = callee_of(func, "func", FORMS)
