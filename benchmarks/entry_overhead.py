@@ -39,7 +39,7 @@ def unchecked_module(module: Any, work: Path) -> dict[str, Any]:
     """The module's capsules from its own C++ minus the checks, compiled with its own command."""
     entry = module.entry
     cpp_text, count = CHECKS.subn("", (entry.directory / f"{entry.module_name}.cpp").read_text())
-    if count > len(module):  # a straight integrand has none (adapters._asks)
+    if count > len(module):  # a straight integrand has none (capsules.generate.entries)
         raise SystemExit(f"expected at most one check per entry point in {entry.module_name}.cpp, found {count}")
     cpp, binary = work / f"{entry.module_name}.cpp", work / f"{entry.module_name}{entry.binary.name[len(entry.module_name):]}"
     cpp.write_text(cpp_text)

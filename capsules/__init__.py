@@ -10,11 +10,7 @@ pass ``kernel.lowlevel(...)`` to ``scipy.integrate`` or ``scipy.ndimage``::
 
 from __future__ import annotations
 
-from . import workers as _workers
-
-_workers.start_for_the_command()  # first: its import of pythran overlaps the imports below
-
-from ._version import __version__  # noqa: E402
+from ._version import __version__
 from .build import BuildResult, build
 from .cache import Cache
 from .errors import (
@@ -29,10 +25,8 @@ from .errors import (
     UserDataError,
 )
 from .load import Kernel, KernelModule, load
-from . import ship  # noqa: E402,F401  (registers how kernels pickle)
 from .decorators import InlineKernel, filter, filter1d, integrand, mapping, raw  # noqa: A004
 from .quadpack import dblquad, inner, nquad, quad, tplquad
-
 
 
 def load_ipython_extension(ipython: object) -> None:

@@ -9,14 +9,11 @@ pythran inferred, and publish.  ``jobs`` modules compile at once.
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import json
 import math
 import os
-import re
 import subprocess
-import sys
 import sysconfig
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -25,44 +22,39 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import adapters, inline, levels, natural, workers
-from ._compile import EXIT_NO_SPACE
-from .cache import NO_SPACE, Cache, Entry, cache_key, no_space, write_file
-from .errors import BuildError, CapsulesError, SpecError
+from . import inline, levels, natural, workers
+from .discover import kernel_files
+from .cache import Cache, Entry, EntryData
+from .child.protocol import EXIT_NO_SPACE, LAYOUT_FLAGS, LOOP_FLAGS, NO_SPACE, Built, Request, Result, failed
+from .errors import CapsulesError, SpecError
+from .failures import build_error, no_space_in_build, syntax_tree
+from .generate import entries, runtime
+from .generate.module import Scan, read_scan
+from .key import cache_key
 from .signatures import Signature, check_return, match
-from .spec import ExportSpec, Scan, declares_kernels, decode_source, is_kernel_file, read_scan, read_source
+from .source import decode_source, functions, identifier, read_source, read_text
+from .spec import ExportSpec, declares_kernels
 
 # -O3 and the host's full instruction set; pythran's own default is -O2 for a
 # generic x86-64.  -ffp-contract=off: no fused multiply-add unless the source
 # asks for it, so a compiled kernel gives bit for bit what the same function
 # gives as plain Python.  -g0: debug info would be stripped at link time.
 #
-# The rest is code layout, which changes no result (benchmarks/RESULTS.md):
-# -falign-loops=32 starts a loop on a 32-byte boundary, so that a loop of up
-# to 32 bytes never straddles a 64-byte line: a min/max loop that did ran
-# 1.3-1.4x slower on AMD Zen 4.  The padding runs at each entry to the loop,
-# so only loops gcc expects to run 8 times or more per entry are aligned
-# (align-loop-iterations, 4 by default; gcc only): a moving average whose
-# inner loop, 8 sums at a time, is entered 4 million times per call then
-# runs 7% faster.  Bounding the padding instead (32:16:16) left the
-# straddle to where the linker put the code: the same min/max loop ran
-# 1.0x C in one build and 1.3x in another.  Calls to libm (sin, exp) keep
-# their PLT stubs: -fno-plt, an indirect call through the GOT instead, made a
-# quad integrand of one sin and one exp 2% slower on AMD Zen 4.
-LAYOUT_FLAGS = ("-falign-loops=32", "--param=align-loop-iterations=8")
-# Small loops unrolled, as LLVM (numba) unrolls them: a loop whose unrolled
-# body stays within 24 insns (max-unrolled-insns, 200 by default; gcc only).
-# A 25-point min/max loop ran 12% faster; the bound keeps the 8 sums at a
-# time of a moving average's inner loop, which run about once per entry,
-# from being unrolled again (10% slower, unbounded).  Unrolling keeps the
-# order of every operation: the results are the same.
-LOOP_FLAGS = ("-funroll-loops", "--param=max-unrolled-insns=24")
+# The rest is gcc's code layout and loop unrolling, which change no result:
+# the order of every operation is kept (benchmarks/FLAGS.md has the
+# measurements).  LAYOUT_FLAGS: a loop gcc expects to run 8 times or more
+# per entry starts on a 32-byte boundary, so that a short loop never
+# straddles a 64-byte line (where the linker put the code decided whether a
+# hot loop did); loops entered often but run briefly are not padded.
+# LOOP_FLAGS: small loops unrolled, as LLVM (numba) unrolls them, within a
+# bound that keeps the vectorized inner loop of a moving average from being
+# unrolled again.  Calls to libm keep their PLT stubs (no -fno-plt).  The
+# compiler process leaves the gcc-only parameters out for other compilers.
 NATIVE_FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-g0", *LOOP_FLAGS, *LAYOUT_FLAGS)
 # A portable build compiles once per CPU level (capsules.levels), each adding its -march.
 PORTABLE_FLAGS = ("-O3", "-ffp-contract=off", "-g0", *LOOP_FLAGS, *LAYOUT_FLAGS)
 # A checked build turns pythran's asserts on (Python's CFLAGS define NDEBUG).
 CHECKED_FLAGS = ("-UNDEBUG",)
-SUMMARY_LINES = 20
 # A build split across cores parses pythran's core headers once per part: beyond
 # a few parts the parsing, not the code generation, sets the compile's length.
 MAX_PARTS = 4
@@ -84,7 +76,7 @@ class Plan:
 
     @property
     def portable(self) -> bool:
-        return "-march=native" not in self.flags
+        return is_portable(self.flags)
 
     @property
     def module_name(self) -> str:
@@ -111,6 +103,11 @@ class BuildResult:
         return self.entry.key
 
 
+def is_portable(flags: Iterable[str]) -> bool:
+    """Whether a build's flags make binaries for any CPU of the platform (no ``-march=native``)."""
+    return "-march=native" not in flags
+
+
 def build_flags(portable: bool = False, checked: bool = False) -> tuple[str, ...]:
     """The compiler flags a build uses (``portable`` drops ``-march=native``)."""
     extra = tuple(os.environ.get("CAPSULES_CXXFLAGS", "").split())
@@ -120,25 +117,10 @@ def build_flags(portable: bool = False, checked: bool = False) -> tuple[str, ...
 def module_name(path: Path, key: str) -> str:
     """A module name unique to this build, so an edited kernel never meets a stale import."""
     # ASCII only: a non-ASCII module name makes Python look for PyInitU_<punycode>
-    stem = re.sub(r"[^0-9A-Za-z_]", "_", path.stem)
+    stem = identifier(path.stem)
     if not stem or stem[0].isdigit():
         stem = "k_" + stem
     return f"{stem}_{key[:12]}"
-
-
-def kernel_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Expand directories to the kernel modules they hold (top level, sorted)."""
-    files: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            files += sorted(p for p in path.glob("*.py") if is_kernel_file(p))
-        elif path.exists():
-            read_source(path)  # a FIFO or a device is refused here, before anything blocks on it
-            files.append(path)
-        else:
-            raise SpecError("no such file or directory", path=path)
-    return list(dict.fromkeys(files))
 
 
 @dataclass(frozen=True)
@@ -159,7 +141,7 @@ class Unit:
         return self.lifted.name if self.lifted else ""
 
     def text(self) -> str:
-        return self.lifted.text if self.lifted else decode_source(read_source(self.path), self.path)
+        return self.lifted.text if self.lifted else read_text(self.path)
 
     @property
     def size(self) -> int:
@@ -176,6 +158,24 @@ class Unit:
         return self.lifted.relocate(err, built) if self.lifted and built else err
 
 
+def clean_targets(paths: Iterable[str | Path], cache: Cache) -> list[Path]:
+    """What ``capsules clean PATH...`` removes the builds of.
+
+    The paths themselves (a file, or every file in a folder, deleted ones
+    included), and the generated modules of the decorated kernels found
+    there, which build from the cache's own copy.
+    """
+    named = [Path(p) for p in paths]
+    targets = list(named)
+    for path in named:
+        try:
+            found, _ = units(kernel_files([path]) if path.exists() else [])
+        except SpecError:
+            continue  # nothing to build there now: its builds are still cleaned by path
+        targets += [cache.source_path(u.lifted.filename, u.lifted.text.encode()) for u in found if u.lifted]
+    return targets
+
+
 def units(files: Iterable[Path]) -> tuple[list[Unit], list[CapsulesError]]:
     """The modules to build from kernel files; a script without export comments gives its inline kernels.
 
@@ -184,7 +184,7 @@ def units(files: Iterable[Path]) -> tuple[list[Unit], list[CapsulesError]]:
     found: list[Unit] = []
     errors: list[CapsulesError] = []
     for path in files:
-        text = decode_source(read_source(path), path)
+        text = read_text(path)
         if declares_kernels(text) or not inline.has_decorators(text):
             found.append(Unit(path))
             continue
@@ -217,7 +217,7 @@ def plan(
     variants = levels.portable_levels() if portable else (levels.Level(levels.NATIVE, ()),)
     key, inputs = cache_key(
         source, flags, native=not portable, checked=checked, constants=fixed,
-        variants={v.name: list(v.flags) for v in variants},
+        variants={v.name: list(v.flags) for v in variants}, file_name=path.name,
     )
     return Plan(path, source, flags, key, inputs, checked, fixed, variants)
 
@@ -340,47 +340,39 @@ def build_plan(plan: Plan, cache: Cache, *, force: bool = False) -> BuildResult:
         if entry is None:
             try:
                 cache.discard(plan.key)  # a damaged or forced entry is rebuilt, never reused
-                entry = _compile(plan, cache)
+                entry = _build_entry(plan, cache)
             except OSError as err:  # staging is removed: nothing is published
                 if err.errno not in NO_SPACE:
                     raise
-                raise _no_space(plan, cache, err.strerror) from None
+                raise no_space_in_build(plan, cache, err.strerror) from None
             return BuildResult(plan.path, entry, True, time.perf_counter() - start)
     return BuildResult(plan.path, entry, False, time.perf_counter() - start)
 
 
-def _no_space(plan: Plan, cache: Cache, reason: str) -> CapsulesError:
-    return no_space(cache.root, reason, f", while building {plan.path.name} (nothing was published)")
-
-
-def _compile(plan: Plan, cache: Cache) -> Entry:
+def _build_entry(plan: Plan, cache: Cache) -> Entry:
     with cache.staging() as staged, _child(staged) as child:
         # the child starts first: its import of pythran overlaps this process's scan
         scanned = time.perf_counter()
         scan, signatures = check(plan)
         scanned = time.perf_counter() - scanned
-        exports = scan.exports
-        capsules = [(s, signatures[s.name]) for s in exports if s.capsule]
-        source = staged / plan.path.name
-        # what pythran compiles: the source plus the generated adapters; and the
-        # exact bytes the key was computed from, for pickling after an edit
-        source.write_text(scan.source, encoding="utf-8")
+        capsules = [(s, signatures[s.name]) for s in scan.exports if s.capsule]
+        # the exact bytes the key was computed from, for pickling after an edit
         (staged / SOURCE_COPY).write_bytes(plan.source)
         start = time.perf_counter()
-        result = _run_child(child, plan, capsules, source, staged, cache)
+        built = _run_child(child, _request(plan, scan, capsules, staged, cache), plan, staged, cache)
         child_seconds = time.perf_counter() - start
         for spec, sig in capsules:
-            check_return(spec, sig, result["returns"][spec.name])
-        data = {
+            check_return(spec, sig, built["returns"][spec.name])
+        data: EntryData = {
             "module_name": plan.module_name,
-            "variants": {v.name: {"binary": b} for v, b in zip(plan.variants, result["binaries"])},
+            "variants": {v.name: {"binary": b} for v, b in zip(plan.variants, built["binaries"])},
             "source": str(plan.path.resolve()),
-            "exports": [s.to_json() for s in exports],
-            "returns": result["returns"],
+            "exports": [s.to_json() for s in scan.exports],
+            "returns": built["returns"],
             "inputs": plan.inputs,
             "build_seconds": round(time.perf_counter() - start, 3),
             # where a build's time goes (benchmarks/build_latency.py)
-            "phase_seconds": {"scan": round(scanned, 4), "child": round(child_seconds, 4), **result["seconds"]},
+            "phase_seconds": {"scan": round(scanned, 4), "child": round(child_seconds, 4), **built["seconds"]},
         }
         return cache.publish(staged, plan.key, data)
 
@@ -400,28 +392,25 @@ def _child(staged: Path) -> Iterator[workers.Process | subprocess.Popen]:
             child.stdin.close()
 
 
-def _run_child(
-    child: workers.Process | subprocess.Popen,
-    plan: Plan,
-    capsules: list[tuple[ExportSpec, Signature]],
-    source: Path,
-    staged: Path,
-    cache: Cache,
-) -> dict:
+def _request(
+    plan: Plan, scan: Scan, capsules: list[tuple[ExportSpec, Signature]], staged: Path, cache: Cache
+) -> Request:
+    """What the compiler process is asked to build: the generated Python and C++, the targets, where to work."""
+    source = staged / plan.path.name
+    source.write_text(scan.source, encoding="utf-8")  # what pythran compiles: the module and its adapters
     cores = workers.cores()
-    parts = _parts(source.read_text(encoding="utf-8"), capsules, cores // len(plan.variants))
-    request = {
+    parts = _parts(scan.source, capsules, cores // len(plan.variants))
+    return {
         "source": str(source),
         "module_dir": str(plan.path.resolve().parent),
         "module_name": plan.module_name,
         "outdir": str(staged),
-        "prologue": adapters.prologue(checked=plan.checked),
-        "entries": adapters.generate(capsules, plan.path.name, checked=plan.checked, parts=parts),
+        "prologue": runtime.prologue(checked=plan.checked),
+        "entries": entries.source(capsules, plan.path.name, checked=plan.checked, parts=parts),
         "targets": [
             {"flags": [*plan.flags[:1], *v.flags, *plan.flags[1:]], "binary": _binary_name(plan, v)}
             for v in plan.variants
         ],
-        "exports_symbol": adapters.EXPORTS_SYMBOL,
         "result": str(staged / "result.json"),
         "log": str(staged / "build.log"),
         # precompiled headers: for native builds, which are the ones people wait for while editing
@@ -433,25 +422,32 @@ def _run_child(
         # compiler processes at once: the targets side by side, or each split into parts
         "cores": cores,
         "parts": None if parts is None else {
-            "count": max(parts) + 1, "functions": {s.entry or s.name: k for (s, _), k in zip(capsules, parts)},
+            "count": max(parts) + 1, "functions": {s.function: k for (s, _), k in zip(capsules, parts)},
         },
     }
-    (staged / "request.json").write_text(json.dumps(request))  # kept with the log, for a failed build
+
+
+def _run_child(
+    child: workers.Process | subprocess.Popen, request: Request, plan: Plan, staged: Path, cache: Cache
+) -> Built:
+    """Send the request to the compiler process and wait for its result; raise where the build failed."""
+    text = json.dumps(request)
+    (staged / "request.json").write_text(text)  # kept with the log, for a failed build
     assert child.stdin is not None
     try:
-        child.stdin.write(json.dumps(request).encode())
+        child.stdin.write(text.encode())
         child.stdin.close()
     except BrokenPipeError:
         pass  # it died: no result, reported below
     child.wait()
     try:
-        result = json.loads((staged / "result.json").read_text())
+        result: Result = json.loads((staged / "result.json").read_text())
     except (OSError, ValueError):
         if child.returncode == EXIT_NO_SPACE:  # it could not even write its result
-            raise _no_space(plan, cache, "the compiler process could not write its result") from None
-        result = {"ok": False, "stage": "internal", "message": "the compiler process died", "line": None}
+            raise no_space_in_build(plan, cache, "the compiler process could not write its result") from None
+        result = failed("internal", "the compiler process died")
     if not result["ok"]:
-        raise _failure(plan, result, staged / "build.log", cache)
+        raise build_error(plan, result, staged / "build.log", cache)
     return result
 
 
@@ -466,106 +462,11 @@ def _parts(source: str, capsules: list[tuple[ExportSpec, Signature]], cores: int
         return None
     lengths = {
         name: (node.end_lineno or node.lineno) - node.lineno + 1
-        for name, node in natural.functions(_tree(source.encode("utf-8"))).items()
+        for name, node in functions(syntax_tree(source.encode("utf-8"))).items()
     }
-    return adapters.partition([lengths.get(s.entry or s.name, 1) for s, _ in capsules], count)
+    return entries.partition([lengths.get(s.function, 1) for s, _ in capsules], count)
 
 
 def _binary_name(plan: Plan, variant: levels.Level) -> str:
     level = "" if variant.name == levels.NATIVE else f".{variant.name}"
     return f"{plan.module_name}{level}{sysconfig.get_config_var('EXT_SUFFIX')}"
-
-
-def _failure(plan: Plan, result: dict, log: Path, cache: Cache) -> CapsulesError:
-    if result["stage"] == "no space":  # a log could not be kept either
-        return _no_space(plan, cache, result["message"])
-    kept = cache.log_path(plan.module_name)
-    write_file(kept, log.read_bytes())
-    text = log.read_text(errors="replace")
-    lines = plan.source.decode("utf-8", "replace").splitlines()
-    if result["stage"] == "pythran":
-        line, message = _pythran_failure(plan, result)
-        summary = ""
-    elif result["stage"] in ("toolchain", "internal", "interrupted"):
-        line, message, summary = None, result["message"], ""
-    else:
-        function = _failing_function(text, plan.module_name)
-        if function and function.startswith(natural.PREFIX):  # a generated adapter: name the user's kernel
-            function = function[len(natural.PREFIX) :]
-        line = _def_line(plan.source, function) if function else None
-        message = f"C++ compilation of '{function}' failed" if function else "C++ compilation failed"
-        summary = summarize(text)
-    source_line = inline.line_text(lines, line)
-    return BuildError(message, summary=summary, log_path=kept, path=plan.path, line=line, source_line=source_line)
-
-
-def _pythran_failure(plan: Plan, result: dict) -> tuple[int | None, str]:
-    """The user's line of a pythran error, and its message; one in a generated adapter is its kernel's."""
-    scan = plan.scan()
-    line = scan.user_line(result.get("line"))
-    message = f"pythran: {result['message']}"
-    missing = re.match(r"Module '([\w.]+)' not found", result["message"])
-    if line is None and missing:  # pythran names the module but not the line that imports it
-        line = _import_line(plan.source, missing.group(1))
-        message = f"pythran cannot compile module '{missing.group(1)}' (it compiles math, cmath, numpy, " \
-                  "scipy.special and a few more from the standard library)"
-    attribute = re.match(r"Unsupported attribute '(\w+)'", result["message"])
-    if line is None and attribute:  # nor the line that uses the attribute
-        line = _attribute_line(plan.source, attribute.group(1))
-        message = f"pythran cannot compile '.{attribute.group(1)}' here ({result['message']}); " \
-                  "docs/special-functions.md lists what it compiles"
-    generated = result.get("line") is not None and result["line"] > len(plan.source.splitlines())
-    kernel = next((e for e in scan.exports if e.role and e.line == line), None) if generated else None
-    if kernel is None:
-        return line, message
-    wanted = natural.RETURNS[kernel.role]
-    return line, f"'{kernel.name}' must return {wanted} for SciPy, which it does not ({message})"
-
-
-def _failing_function(log: str, name: str) -> str | None:
-    """The kernel function g++ was instantiating when it failed, from pythran's namespace."""
-    found = re.search(rf"__pythran_{re.escape(name)}::(\w+)", log)
-    return found.group(1) if found else None
-
-
-def _import_line(source: bytes, module: str) -> int | None:
-    for node in ast.walk(_tree(source)):
-        names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
-        if isinstance(node, ast.ImportFrom) and node.module:
-            names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
-        if module in names or any(n.startswith(f"{module}.") for n in names):
-            return node.lineno
-    return None
-
-
-def _attribute_line(source: bytes, name: str) -> int | None:
-    uses = [n.lineno for n in ast.walk(_tree(source)) if isinstance(n, ast.Attribute) and n.attr == name]
-    return min(uses, default=None)
-
-
-def _def_line(source: bytes, function: str) -> int | None:
-    body = _tree(source).body
-    return next((n.lineno for n in body if isinstance(n, ast.FunctionDef) and n.name == function), None)
-
-
-def _tree(source: bytes) -> ast.Module:
-    """The module's syntax tree, for locating a failure; an empty one if it does not parse."""
-    try:
-        return ast.parse(source)
-    except (SyntaxError, ValueError):  # ValueError: a null byte, before Python 3.12
-        return ast.Module(body=[], type_ignores=[])
-
-
-def summarize(log: str, limit: int = SUMMARY_LINES) -> str:
-    """The first real compiler error of a build log, about ``limit`` lines."""
-    lines = log.splitlines()
-    first = next((i for i, line in enumerate(lines) if " error: " in line or "error:" in line[:8]), None)
-    if first is None:
-        tail = [line for line in lines if line.strip()][-limit:]
-        return "\n".join(tail)
-    picked = [lines[first]]
-    for line in lines[first + 1 :]:
-        if len(picked) >= limit or " error: " in line:
-            break
-        picked.append(line)
-    return "\n".join(picked)

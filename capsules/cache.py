@@ -3,13 +3,15 @@
 Layout, under the cache root (``--cache`` / ``cache=`` / ``$CAPSULES_CACHE`` /
 the per-user cache directory)::
 
-    v1/<key>/            one published build: the binary, entry.json, build.log
-    v1/tmp/<random>/     private build directories, never imported
-    v1/locks/<key>.lock  one compile per key across processes
-    v1/logs/<name>.log   the full log of the last failed build of a module
+    v1/<key>/               one published build: the binaries, entry.json, build.log, the source
+    v1/tmp/<random>/        private build directories, never imported
+    v1/locks/<key>.lock     one compile per key across processes
+    v1/logs/<name>.log      the full log of the last failed build of a module
+    v1/sources/<sha256>/    sources kept by their content: shipped ones, and inline kernels' generated modules
+    v1/pch/<hash>/          precompiled headers, per compiler, flags and headers (capsules.child.pch)
 
-The key is the sha256 of a sorted JSON of everything that changes the
-binary.  An entry is published by renaming a finished build directory into
+The key (capsules.key) is the sha256 of a sorted JSON of everything that
+changes the binary.  An entry is published by renaming a finished build directory into
 place, so readers see all of it or nothing; ``entry.json`` records the
 binary's sha256, and an entry whose binary does not match is a miss (and is
 rebuilt), never imported.
@@ -17,27 +19,22 @@ rebuilt), never imported.
 
 from __future__ import annotations
 
-import errno
 import hashlib
-import importlib.util
 import json
 import os
-import platform
 import re
 import shutil
 import stat
-import sys
-import sysconfig
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from . import levels
-from ._version import __version__
+from .child.protocol import NO_SPACE
 from .errors import CacheError
 
 FORMAT = "v1"
@@ -55,6 +52,32 @@ KEY = re.compile(r"[0-9a-f]{64}")
 _OWN = {"tmp": re.compile(r"(build|trash)-\w+"), "logs": re.compile(r"[\w.-]+\.log"), "sources": KEY, "pch": KEY}
 
 
+class Variant(TypedDict, total=False):
+    """One binary of a build: its file name in the entry, and its sha256 (recorded when it is published)."""
+
+    binary: str
+    sha256: str
+
+
+class EntryData(TypedDict, total=False):
+    """What ``entry.json`` records of a build (see :func:`check_entry_data` for what a loader requires)."""
+
+    key: str  # recorded when it is published
+    module_name: str
+    variants: dict[str, Variant]  # by CPU level (capsules.levels)
+    source: str  # the kernel file it was built from, where it was built
+    exports: list[dict[str, Any]]  # ExportSpec.to_json() of each export
+    returns: dict[str, str]  # the return type pythran inferred, per capsule
+    inputs: dict[str, Any]  # what went into the cache key (cache_key)
+    build_seconds: float
+    phase_seconds: dict[str, float]  # where the build's time went
+    # a prebuilt entry's (capsules.prebuilt)
+    format: str
+    exports_symbol: str
+    numpy_abi: int
+    kernel: str
+
+
 @dataclass(frozen=True)
 class Entry:
     """A published, verified build; ``binary`` is the variant this CPU runs best (``level``)."""
@@ -62,7 +85,7 @@ class Entry:
     key: str
     directory: Path
     level: str
-    data: dict[str, Any]
+    data: EntryData
 
     @property
     def module_name(self) -> str:
@@ -124,29 +147,77 @@ def check_entry_data(data: Any) -> None:
 def check_trusted(path: Path, top: Path, *, installed: bool = False, any_owner: bool = False) -> None:
     """Refuse to import ``path`` if anyone but its owner could have changed it or a folder above it.
 
-    Checks ``path`` and every directory from ``top`` down to it, as OpenSSH
-    checks its key files: no symlinks below ``top``; for a cache, owned by
-    the current user and not writable by group or others; for an
-    ``installed`` package's prebuilt binaries, owned by the current user or
-    root and not writable by others (a umask of 002 is common there);
-    ``any_owner``: a read-only cache the user listed in ``$CAPSULES_CACHE_PATH``.
+    As OpenSSH's StrictModes check a key file, ``path`` and every directory
+    above it, up to the file system's root, are checked.  From ``top`` down:
+    no symbolic links; for a cache, owned by the current user and writable by
+    no one else; for an ``installed`` package's prebuilt binaries, owned by
+    the current user or root; ``any_owner``: a read-only cache the user listed
+    in ``$CAPSULES_CACHE_PATH``, whoever owns it.  Above ``top`` each
+    directory belongs to the current user, root or ``top``'s owner.  Write
+    access for the group counts as write access for others everywhere, except
+    where the group is its owner's private group (no other member, as Debian's
+    OpenSSH accepts); a directory above ``top`` that others may write is safe
+    only with its sticky bit (``/tmp``), which keeps them from renaming what
+    they do not own.
     """
-    top = Path(os.path.abspath(top))
     chain = [Path(os.path.abspath(path))]
+    top = Path(os.path.abspath(top))
     while chain[-1] != top and chain[-1].parent != chain[-1]:
         chain.append(chain[-1].parent)
     uid = os.getuid() if hasattr(os, "getuid") else None
     for item in chain:
-        info = os.lstat(item)
-        problem = None
-        if stat.S_ISLNK(info.st_mode) and item != top:
-            problem = "is a symbolic link"
-        elif info.st_mode & (stat.S_IWOTH if installed else stat.S_IWGRP | stat.S_IWOTH):
-            problem = f"is writable by others (mode {stat.S_IMODE(info.st_mode):o})"
-        elif uid is not None and not any_owner and info.st_uid != uid and (not installed or info.st_uid != 0):
-            problem = "belongs to another user"
+        problem = _untrusted(os.lstat(item), uid, installed, any_owner, is_top=item == top)
         if problem:
             raise CacheError(f"{item} {problem}; refusing to load a binary through it", path=path)
+    owners = {uid, 0, os.stat(top).st_uid}
+    for item in Path(os.path.realpath(top)).parents:
+        problem = _unsafe_above(os.stat(item), owners)
+        if problem:
+            raise CacheError(f"{item}, above {top}, {problem}; refusing to load a binary through it", path=path)
+
+
+def _untrusted(info: os.stat_result, uid: int | None, installed: bool, any_owner: bool, *, is_top: bool) -> str | None:
+    """Why a file or directory from ``top`` down may not be imported through, or None."""
+    if stat.S_ISLNK(info.st_mode) and not is_top:
+        return "is a symbolic link"
+    if info.st_mode & stat.S_IWOTH or (info.st_mode & stat.S_IWGRP and not (installed and _private_group(info))):
+        return f"is writable by others (mode {stat.S_IMODE(info.st_mode):o})"
+    if uid is not None and not any_owner and info.st_uid != uid and (not installed or info.st_uid != 0):
+        return "belongs to another user"
+    return None
+
+
+def _unsafe_above(info: os.stat_result, owners: set[int | None]) -> str | None:
+    """Why a directory above ``top`` lets someone else replace what is below it, or None."""
+    if hasattr(os, "getuid") and info.st_uid not in owners:
+        return "belongs to another user"
+    writable = info.st_mode & stat.S_IWOTH or (info.st_mode & stat.S_IWGRP and not _private_group(info))
+    if writable and not info.st_mode & stat.S_ISVTX:
+        return f"is writable by others (mode {stat.S_IMODE(info.st_mode):o})"
+    return None
+
+
+def _private_group(info: os.stat_result) -> bool:
+    """Whether the group of ``info`` is its owner's alone: a user private group (umask 002 is common there)."""
+    return _group_of_one(info.st_gid, info.st_uid)
+
+
+@lru_cache(maxsize=None)
+def _group_of_one(gid: int, uid: int) -> bool:
+    try:
+        import grp
+        import pwd
+
+        owner, group = pwd.getpwuid(uid), grp.getgrgid(gid)
+        users = pwd.getpwall()
+    except (ImportError, KeyError):
+        return False
+    # like Debian's OpenSSH: the owner's primary group, listing no one else, and no one else's primary group
+    return (
+        owner.pw_gid == gid
+        and set(group.gr_mem) <= {owner.pw_name}
+        and all(user.pw_uid == uid for user in users if user.pw_gid == gid)
+    )
 
 
 def default_root() -> Path:
@@ -199,14 +270,7 @@ class Cache:
 
     def lookup(self, key: str) -> Entry | None:
         """The verified entry for ``key``, or None (missing, damaged or foreign)."""
-        directory = self.base / key
-        try:
-            data = json.loads((directory / ENTRY_FILE).read_text())
-            if not isinstance(data, dict) or data.get("key") != key:
-                return None
-            return verified(directory, data)
-        except (OSError, ValueError):
-            return None
+        return _lookup(self.root, key)
 
     @contextmanager
     def lock(self, key: str) -> Iterator[None]:
@@ -244,7 +308,7 @@ class Cache:
         finally:
             shutil.rmtree(path, ignore_errors=True)
 
-    def publish(self, staged: Path, key: str, data: dict[str, Any]) -> Entry:
+    def publish(self, staged: Path, key: str, data: EntryData) -> Entry:
         """Record ``data`` in ``staged`` and move it into place as the entry of ``key``.
 
         If a valid entry appeared meanwhile, ours is dropped and that one kept;
@@ -268,9 +332,11 @@ class Cache:
         """Remove the entry of ``key`` (call with its lock held)."""
         target = self.base / key
         if target.exists():
-            trash = Path(tempfile.mkdtemp(prefix="trash-", dir=self.base / "tmp"))
-            os.replace(target, trash / key)
-            shutil.rmtree(trash, ignore_errors=True)
+            _remove(target, self.base / "tmp")
+
+    def source_path(self, name: str, data: bytes) -> Path:
+        """Where :meth:`source_file` keeps ``data`` under ``name`` (nothing is written)."""
+        return self.base / "sources" / hashlib.sha256(data).hexdigest() / name
 
     def source_file(self, name: str, data: bytes) -> Path:
         """``v1/sources/<sha256>/<name>``: a source kept by its content (shipped, or generated inline).
@@ -280,7 +346,7 @@ class Cache:
         CacheError
             The cache cannot be written.
         """
-        path = self.base / "sources" / hashlib.sha256(data).hexdigest() / name
+        path = self.source_path(name, data)
         try:
             if path.read_bytes() == data:
                 return path
@@ -295,7 +361,7 @@ class Cache:
         return path
 
     def pch_dir(self) -> Path:
-        """``v1/pch``: pythran's core headers, precompiled once per compiler and flags (see capsules._compile)."""
+        """``v1/pch``: pythran's core headers, precompiled once per compiler and flags (see capsules.child.pch)."""
         path = self.base / "pch"
         _private_dir(path)
         return path
@@ -304,26 +370,40 @@ class Cache:
         """Where the log of the last failed build of a module is kept (write it with :func:`write_file`)."""
         return self.base / "logs" / f"{module_name}.log"
 
-    def clean(self) -> int:
+    def clean(self, sources: Iterable[Path] = ()) -> int:
         """Remove what capsules created (builds, shipped sources, logs, temporary directories).
 
-        Anything else under the cache is left alone.  Returns how many builds went.
+        Anything else under the cache is left alone.  With ``sources`` (files
+        and folders), only the builds made from those files, or from files in
+        those folders, are removed.  Returns how many builds went.
+
+        Raises
+        ------
+        CacheError
+            A build could not be removed (a read-only cache): says where and why.
         """
+        wanted = [Path(os.path.realpath(p)) for p in sources]
         count = 0
-        for child in self.base.iterdir():
+        for child in sorted(self.base.iterdir()):
             if KEY.fullmatch(child.name) and child.is_dir() and not child.is_symlink():
-                _remove(child)
-                count += 1
-        for sub, own in _OWN.items():
+                if not wanted or _made_from(child, wanted):
+                    _remove(child, self.base / "tmp")
+                    count += 1
+        for sub, own in _OWN.items() if not wanted else ():
             folder = self.base / sub
-            for child in folder.iterdir() if folder.is_dir() else ():
+            for child in sorted(folder.iterdir()) if folder.is_dir() else ():
                 if own.fullmatch(child.name) and not child.is_symlink():
-                    _remove(child)
+                    _remove(child, self.base / "tmp")
         return count
 
 
-# errno values that mean the disk, or the user's quota on it, is full
-NO_SPACE = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+def _made_from(directory: Path, wanted: list[Path]) -> bool:
+    """Whether the build in ``directory`` was made from one of the files, or from a file in one of the folders."""
+    try:
+        source = Path(json.loads((directory / ENTRY_FILE).read_text())["source"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False  # damaged: not provably one of these sources' builds
+    return any(source == path or path in source.parents for path in wanted)
 
 
 def no_space(path: Path, reason: str, doing: str = "") -> CacheError:
@@ -351,21 +431,42 @@ def read_only_lookup(key: str) -> Entry | None:
 
     Such caches (prepared in a container image or on a cluster's shared file
     system) are never written; listing one is trusting whoever owns it, so
-    only symlinks and write access for others are refused there.
+    only symlinks and write access for anyone else (its group included) are
+    refused there.
     """
     for root in filter(None, os.environ.get("CAPSULES_CACHE_PATH", "").split(os.pathsep)):
-        directory = Path(root).expanduser() / FORMAT / key
-        try:
-            data = json.loads((directory / ENTRY_FILE).read_text())
-            if isinstance(data, dict) and data.get("key") == key:
-                return verified(directory, data, installed=True, any_owner=True)
-        except (OSError, ValueError):
-            continue
+        entry = _lookup(Path(root).expanduser(), key, installed=True, any_owner=True)
+        if entry is not None:
+            return entry
     return None
 
 
-def _remove(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+def _lookup(root: Path, key: str, **trust: bool) -> Entry | None:
+    """The verified entry of ``key`` in the cache at ``root``, or None (missing, damaged or foreign)."""
+    directory = root / FORMAT / key
+    try:
+        data = json.loads((directory / ENTRY_FILE).read_text())
+        if not isinstance(data, dict) or data.get("key") != key:
+            return None
+        return verified(directory, data, **trust)
+    except (OSError, ValueError):
+        return None
+
+
+def _remove(path: Path, tmp: Path) -> None:
+    """Move ``path`` out of the cache in one step, then delete it: a cache that refuses loses nothing.
+
+    Raises
+    ------
+    CacheError
+        ``path`` cannot be moved (a read-only cache): says where and why.
+    """
+    try:
+        trash = Path(tempfile.mkdtemp(prefix="trash-", dir=tmp))
+        os.replace(path, trash / path.name)
+    except OSError as err:
+        raise CacheError(f"cannot remove {path.name} ({err.strerror})", path=path.parent) from None
+    shutil.rmtree(trash, ignore_errors=True)  # what is left is trash: the next clean takes it
 
 
 def write_file(path: Path, data: bytes) -> None:
@@ -378,116 +479,6 @@ def write_file(path: Path, data: bytes) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-
-
-def cache_key(
-    source: bytes,
-    flags: tuple[str, ...],
-    native: bool,
-    checked: bool = False,
-    constants: dict[str, dict[str, float]] | None = None,
-    variants: dict[str, list[str]] | None = None,
-) -> tuple[str, dict[str, Any]]:
-    """The cache key of a kernel source built with ``flags``, and what went into it."""
-    inputs = {
-        "source_sha256": hashlib.sha256(source).hexdigest(),
-        "capsules": __version__,
-        "generator": generator_digest(),
-        "pythran": pythran_version(),
-        "pythranrc": _pythranrc_digest(),
-        "toolchain": toolchain(),
-        "flags": list(flags),
-        "python": sys.implementation.cache_tag,
-        "ext_suffix": sysconfig.get_config_var("EXT_SUFFIX"),
-        "numpy": _numpy_version(),
-        "platform": sysconfig.get_platform(),
-        "cpu": cpu_id() if native else None,
-        "checked": checked,
-        "constants": constants or {},
-        "variants": variants or {levels.NATIVE: []},
-    }
-    blob = json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode()
-    return hashlib.sha256(blob).hexdigest(), inputs
-
-
-# The modules whose code ends up in a binary or its entry: what a build
-# generates changes when they change, even at the same version number.
-GENERATOR_MODULES = ("spec.py", "natural.py", "signatures.py", "adapters.py", "_compile.py")
-
-
-@lru_cache(maxsize=1)
-def generator_digest() -> str:
-    """sha256 of the modules that generate what is compiled."""
-    digest = hashlib.sha256()
-    for name in GENERATOR_MODULES:
-        digest.update((Path(__file__).parent / name).read_bytes())
-    return digest.hexdigest()
-
-
-@lru_cache(maxsize=1)
-def pythran_version() -> str:
-    """Pythran's version, read from its source without importing it (import costs 0.5 s)."""
-    spec = importlib.util.find_spec("pythran")
-    if spec is None or spec.origin is None:
-        return "missing"
-    text = (Path(spec.origin).parent / "version.py").read_text()
-    found = re.search(r"__version__\s*=\s*['\"]([^'\"]+)", text)
-    return found.group(1) if found else "unknown"
-
-
-@lru_cache(maxsize=1)
-def cpu_id() -> str:
-    """What ``-march=native`` compiles for: this CPU's model and feature flags."""
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return f"{platform.machine()}:{platform.processor()}"
-    fields = {}
-    for line in info.split("\n\n", 1)[0].splitlines():
-        name, _, value = line.partition(":")
-        fields[name.strip()] = value.strip()
-    wanted = ("vendor_id", "cpu family", "model", "model name", "flags", "CPU implementer", "CPU part", "Features")
-    summary = {k: fields[k] for k in wanted if k in fields}
-    return platform.machine() + ":" + hashlib.sha256(json.dumps(summary, sort_keys=True).encode()).hexdigest()[:16]
-
-
-# Environment variables that reach the compile line (capsules/_compile.py).
-TOOLCHAIN_ENV = ("CXX", "CPPFLAGS", "CXXFLAGS", "LDFLAGS")
-
-
-def toolchain() -> dict[str, Any]:
-    """The compiler environment of a build: variables that change the compile line, and the C++ compiler."""
-    env = {name: os.environ[name] for name in TOOLCHAIN_ENV if name in os.environ}
-    return {"env": env, "cxx": _compiler_identity(env.get("CXX") or sysconfig.get_config_var("CXX") or "c++")}
-
-
-def _compiler_identity(command: str) -> str:
-    # the resolved binary and its size and mtime tell compilers apart without
-    # running one (load() must stay fast)
-    name = command.split()[0] if command.split() else command
-    found = shutil.which(name)
-    if found is None:
-        return f"{name}: not found"
-    real = os.path.realpath(found)
-    info = os.stat(real)
-    return f"{real}:{info.st_size}:{info.st_mtime_ns}"
-
-
-def _numpy_version() -> str:
-    import numpy
-
-    return numpy.__version__
-
-
-def _pythranrc_digest() -> str | None:
-    # a user's .pythranrc can change compiler flags, and so the binary; found
-    # where pythran looks: $PYTHRANRC, else $XDG_CONFIG_HOME or $HOME
-    home = os.environ.get("XDG_CONFIG_HOME") or os.environ.get("HOME") or "~"
-    rc = Path(os.environ.get("PYTHRANRC") or Path(home).expanduser() / ".pythranrc")
-    try:
-        return hashlib.sha256(rc.read_bytes()).hexdigest()
-    except OSError:
-        return None
 
 
 def _sha256_file(path: Path) -> str:

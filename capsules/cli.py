@@ -6,21 +6,24 @@ import argparse
 import dataclasses
 import os
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ._version import __version__
-from .build import BuildResult, Unit, build, kernel_files, units
+from .build import BuildResult, Unit, build, clean_targets, kernel_files, units
 from .cache import Cache
 from .errors import CapsulesError, SpecError
 from .prebuilt import build_into
 from . import workers
+from .generate.module import NOTHING_TO_BUILD, Scan, scan
 from .signatures import match
-from .spec import NOTHING_TO_BUILD, ExportSpec, Scan, scan
+from .spec import ExportSpec
 
 _PRINT = threading.Lock()
+LIST_WIDTH = 100  # columns `capsules list` fits in, unless --wide
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,13 +73,17 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("list", help="show each capsule's C signature and the SciPy functions that accept it")
     p.add_argument("paths", **paths)
+    p.add_argument("--wide", action="store_true",
+                   help="one long line per kernel, with its pythran export (default: fit 100 columns)")
     p.set_defaults(run=_list)
 
     p = sub.add_parser("check", help="validate export comments and signatures without compiling")
     p.add_argument("paths", **paths)
     p.set_defaults(run=_check)
 
-    p = sub.add_parser("clean", help="remove every build from the cache")
+    p = sub.add_parser("clean", help="remove the builds of the given sources, or every build, from the cache")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="kernel files or folders whose builds to remove (default: every build)")
     p.add_argument("--cache", **cache)
     p.set_defaults(run=_clean)
 
@@ -185,8 +192,22 @@ def _list(args: argparse.Namespace) -> int:
                 continue
             rows.append((f"{path.stem}.{spec.name}", spec.declared, sig.text, ", ".join(sig.targets)))
             notes[len(rows) - 1] = _doc_lines(spec)
-    _table(rows, notes)
+    if args.wide:
+        _table(rows, notes)
+    else:
+        _table(*_narrow(rows, notes), width=LIST_WIDTH)
     return 1 if failed else 0
+
+
+def _narrow(rows: list[tuple[str, ...]], notes: dict[int, list[str]]) -> tuple[list[tuple[str, ...]], dict[int, list[str]]]:
+    """``list``'s table within LIST_WIDTH: what does not fit goes under each row."""
+    # the pythran export column goes: a capsule's C signature says it again, a function's goes below
+    notes = {i: [*notes[i], f"pythran export: {row[1]}"] if row[3] == "-" else notes[i] for i, row in enumerate(rows) if i}
+    narrow = [(kernel, signature, targets) for kernel, _, signature, targets in rows]
+    if sum(max(len(r[i]) for r in narrow) for i in range(3)) + 4 <= LIST_WIDTH:
+        return narrow, notes
+    notes = {i: [*lines, f"accepted by: {rows[i][3]}"] if rows[i][3] != "-" else lines for i, lines in notes.items()}
+    return [(kernel, signature) for kernel, signature, _ in narrow], notes
 
 
 def _doc_lines(spec: ExportSpec) -> list[str]:
@@ -226,8 +247,9 @@ def _check(args: argparse.Namespace) -> int:
 
 def _clean(args: argparse.Namespace) -> int:
     cache = Cache.existing(args.cache)
-    count = cache.clean()
-    print(f"removed {count} build(s) from {cache.root}")
+    sources = clean_targets(args.paths, cache)
+    count = cache.clean(sources)
+    print(f"removed {count} build(s) from {cache.root}" + (f" made from {', '.join(args.paths)}" if sources else ""))
     return 0
 
 
@@ -245,10 +267,10 @@ def _error(err: CapsulesError) -> None:
         print(f"    {shown}", file=sys.stderr)
 
 
-def _table(rows: list[tuple[str, ...]], notes: dict[int, list[str]] | None = None) -> None:
-    """Print rows in aligned columns; ``notes[i]`` are indented lines printed under row i."""
+def _table(rows: list[tuple[str, ...]], notes: dict[int, list[str]] | None = None, width: int | None = None) -> None:
+    """Print rows in aligned columns; ``notes[i]`` are indented lines printed under row i, wrapped to ``width``."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for i, row in enumerate(rows):
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
         for line in (notes or {}).get(i, []):
-            print(f"    {line}")
+            print(textwrap.fill(line, width, initial_indent="    ", subsequent_indent="      ") if width else f"    {line}")

@@ -27,64 +27,101 @@ import functools
 import linecache
 import os
 import threading
+import re
 from collections.abc import Callable
 from pathlib import Path
+from types import FunctionType
 from typing import Any, TypeVar, overload
 
-from . import inline, natural, prebuilt
+from scipy import LowLevelCallable
+
+from . import inline, prebuilt
 from .cache import Cache
 from .errors import CapsulesError, PrebuiltError, SpecError
-from .load import Kernel, KernelModule, from_entry, load
-from .spec import ExportSpec
+from .generate.roles import ROLES
+from .load import Kernel, KernelCallable, KernelModule, from_entry, load
+from .natural import different_names
 
 F = TypeVar("F", bound=Callable[..., Any])
+C = TypeVar("C", bound=Callable[..., Any])
 
 
-class InlineKernel(Kernel):
+def _user_facing(function: C) -> C:
+    """Raise capsules' errors from here, not from deep inside: the message says where the user's line is."""
+
+    @functools.wraps(function)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except CapsulesError as err:
+            raise err.with_traceback(None) from err.__cause__
+
+    return call  # type: ignore[return-value]
+
+
+class InlineKernel:
     """A kernel written inline: call it as Python, ask it for a ``LowLevelCallable``.
 
     What the decorators return, and what a ``%%capsules`` cell puts in the
-    notebook's namespace.
+    notebook's namespace.  It is a :class:`~capsules.Kernel`: it holds the
+    Kernel it builds, located at the user's file and line, and hands it
+    everything but its name and its Python function.
 
-    Everything a :class:`~capsules.Kernel` offers (``lowlevel``, ``as_ctypes``,
-    ``signature``, ``targets``, ``py``, pickling) builds it on first use;
-    :meth:`build` does so at once, to see errors early.
+    Everything a Kernel offers (``lowlevel``, ``as_ctypes``, ``signature``,
+    ``targets``, pickling) builds it on first use; :meth:`build` does so at
+    once, to see errors early.
     """
 
     def __init__(
-        self, function: Callable[..., Any], form: inline.Form, *, checked: bool = False, portable: bool = False
+        self, function: Callable[..., Any], declaration: inline.Declaration, *, checked: bool = False,
+        portable: bool = False,
     ) -> None:
         functools.update_wrapper(self, function)
         self.function = function
-        self.form = form
+        # a stat, not a read: importing a module of kernels still reads nothing
+        self.defined = file_stamp(function.__code__.co_filename)
+        self.declaration = declaration
         self.checked, self.portable = checked, portable
-        self._built: Kernel | None = None
-        self._lifted: inline.Lifted | None = None
+        self._kernel: Kernel | None = None
         self._lock = threading.Lock()
 
     @classmethod
     def loaded(cls, function: Callable[..., Any], kernel: Kernel, lifted: inline.Lifted) -> InlineKernel:
         """An inline kernel already built: ``kernel``, whose errors ``lifted`` locates, with its Python twin."""
-        made = cls(function, inline.Form(kernel.spec.role or inline.RAW, kernel.name, ""))
-        made._built, made._lifted = kernel, lifted
+        made = cls(function, inline.Declaration(kernel.spec.role or inline.RAW, kernel.name, ""))
+        made._kernel = _located(kernel, lifted)
         return made
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.function(*args, **kwargs)
 
-    name = property(lambda self: self.form.name, doc="The function's name.")
+    name = property(lambda self: self.declaration.name, doc="The function's name.")
     py = property(lambda self: self.function, doc="The function itself, run as plain Python.")
-    spec = property(lambda self: self._spec(), doc="The export, located in the user's file.")
-    _signature = property(lambda self: self.build()._built._signature)  # type: ignore[union-attr]
-    capsule = property(lambda self: self.build()._built.capsule)  # type: ignore[union-attr]
-    module = property(lambda self: self.build()._built.module, doc="The generated kernel module, loaded.")
-    address = property(lambda self: self.build()._built.address)  # type: ignore[union-attr]
+    # the rest is the built kernel's
+    spec = property(lambda self: self.kernel.spec, doc="The export, located in the user's file.")
+    matched = property(lambda self: self.kernel.matched)
+    capsule = property(lambda self: self.kernel.capsule)
+    module = property(lambda self: self.kernel.module, doc="The generated kernel module, loaded.")
+    address = property(lambda self: self.kernel.address)
+    signature = property(lambda self: self.kernel.signature, doc=Kernel.signature.__doc__)
+    targets = property(lambda self: self.kernel.targets, doc=Kernel.targets.__doc__)
+    user_data_dtype = property(lambda self: self.kernel.user_data_dtype, doc=Kernel.user_data_dtype.__doc__)
+    parameters = property(lambda self: self.kernel.parameters, doc=Kernel.parameters.__doc__)
+
+    @property
+    @_user_facing
+    def kernel(self) -> Kernel:
+        """The compiled kernel (built on first use), its errors located at the user's file and line."""
+        kernel = self.build()._kernel
+        assert kernel is not None
+        return kernel
 
     @property
     def built(self) -> bool:
         """Whether the compiled kernel is loaded in this process."""
-        return self._built is not None
+        return self._kernel is not None
 
+    @_user_facing
     def build(self, cache: Cache | str | Path | None = None) -> InlineKernel:
         """Compile (or load from the cache) now; returns the kernel.
 
@@ -94,18 +131,33 @@ class InlineKernel(Kernel):
             Located at the user's file and line.
         """
         with self._lock:
-            if self._built is None:
-                self._built = self._load(cache)
+            if self._kernel is None:
+                self._kernel = self._load(cache)
         return self
 
+    @_user_facing
+    def lowlevel(self, user_data: Any = None, **parameters: float) -> LowLevelCallable:
+        """As :meth:`Kernel.lowlevel`; the callable keeps this inline kernel alive (and pickles as it)."""
+        return KernelCallable(self, self.kernel.user_data_array(user_data, **parameters))  # type: ignore[arg-type]
+
+    @_user_facing
+    def user_data_array(self, user_data: Any = None, **parameters: float) -> Any:
+        """As :meth:`Kernel.user_data_array`."""
+        return self.kernel.user_data_array(user_data, **parameters)
+
+    @_user_facing
+    def as_ctypes(self) -> Any:
+        """As :meth:`Kernel.as_ctypes`."""
+        return self.kernel.as_ctypes()
+
     def _load(self, cache: Cache | str | Path | None) -> Kernel:
-        lifted = self._lifted = lift_function(self.function, self.form)
+        lifted = lift_function(self.function, self.declaration, self.defined)
         origin = Path(lifted.origin)
         # a package's prebuilt binaries first (its wheel carries them): no cache, no pythran, no compiler
         entry, unsuitable = prebuilt.find(origin, lifted.text.encode(), checked=self.checked, constants={},
                                           kernel=lifted.name)
         if entry is not None:
-            return from_entry(entry.directory / prebuilt.INLINE_SOURCE, entry)[lifted.name]
+            return _located(from_entry(entry.directory / prebuilt.INLINE_SOURCE, entry)[lifted.name], lifted)
         path = None
         try:
             cache = cache if isinstance(cache, Cache) else Cache(cache)
@@ -116,24 +168,29 @@ class InlineKernel(Kernel):
                 raise PrebuiltError(f"{unsuitable}; building it here failed too: {err}", path=origin,
                                     line=lifted.line) from err
             raise (lifted.relocate(err, path) if path else err) from err.__cause__
-        return module[lifted.name]
-
-    def _spec(self) -> ExportSpec:
-        built, lifted = self.build()._built, self._lifted
-        assert built is not None and lifted is not None
-        line = lifted.line
-        return dataclasses.replace(
-            built.spec, path=lifted.origin, line=line, source_line=inline.line_text(lifted.origin_lines, line)
-        )
+        return _located(module[lifted.name], lifted)
 
     def __repr__(self) -> str:
-        if self._built is None:
-            return f"<InlineKernel {self.form.role} {self.name} from {self.function.__code__.co_filename} (not built)>"
+        if self._kernel is None:
+            return (f"<InlineKernel {self.declaration.role} {self.name} from {self.function.__code__.co_filename} "
+                    "(not built)>")
         return f"<InlineKernel {self.name}: {self.signature!r} for {', '.join(self.targets)}>"
 
     def __reduce__(self) -> tuple[Any, ...]:
         # the generated module pickles with its source and binary (capsules.ship)
         return _restore, (self.module, self.name)
+
+
+Kernel.register(InlineKernel)
+
+
+def _located(kernel: Kernel, lifted: inline.Lifted) -> Kernel:
+    """``kernel`` of the generated module, its export located at the user's file and line (for its errors)."""
+    line = lifted.line
+    spec = dataclasses.replace(
+        kernel.spec, path=lifted.origin, line=line, source_line=inline.line_text(lifted.origin_lines, line)
+    )
+    return Kernel(spec, kernel.matched, kernel.capsule, kernel.module)
 
 
 def _restore(module: KernelModule, name: str) -> InlineKernel:
@@ -144,8 +201,14 @@ def _restore(module: KernelModule, name: str) -> InlineKernel:
     return InlineKernel.loaded(getattr(module.python_module(), name), built, lifted)
 
 
-def lift_function(function: Callable[..., Any], form: inline.Form) -> inline.Lifted:
+def lift_function(
+    function: Callable[..., Any], form: inline.Declaration, defined: tuple[int, int] | None = None
+) -> inline.Lifted:
     """The generated kernel module of a decorated function, read from its source file as it is now.
+
+    ``defined`` is the file's :func:`file_stamp` when the function was
+    defined: a file changed since then is refused, since what it holds now
+    may not be what the function runs.
 
     Raises
     ------
@@ -157,7 +220,8 @@ def lift_function(function: Callable[..., Any], form: inline.Form) -> inline.Lif
     filename = code.co_filename
     if os.path.exists(filename):
         linecache.checkcache(filename)  # an edited file is read again
-    text = "".join(linecache.getlines(filename, function.__globals__))
+    # the interactive prompt keeps each input apart: what an earlier one imported is not in this one's text
+    text = "" if _PROMPT.fullmatch(filename) else "".join(linecache.getlines(filename, function.__globals__))
     where = {"path": filename, "line": code.co_firstlineno}
     if not text:
         raise SpecError(f"cannot read the source of '{form.name}': compile it from a file, a notebook cell "
@@ -167,15 +231,31 @@ def lift_function(function: Callable[..., Any], form: inline.Form) -> inline.Lif
     except SyntaxError:
         tree = None
     node = inline.find_function(tree, function.__name__, code.co_firstlineno) if tree else None
-    if node is None:
+    if node is None or (defined is not None and file_stamp(filename) != defined):
         raise SpecError(f"the source of '{form.name}' changed since it was defined; run the file again", **where)
     return inline.lift(filename, text, node, form, tree)
 
 
-def _check(function: Callable[..., Any], form: inline.Form) -> None:
+# the file names Python's interactive prompt gives its inputs (3.13's REPL, and the classic one)
+_PROMPT = re.compile(r"<python-input-\d+>|<stdin>")
+
+
+def file_stamp(filename: str) -> tuple[int, int] | None:
+    """When a source file last changed, and its size; None for a source that is not a file (a cell, a prompt)."""
+    try:
+        info = os.stat(filename)
+    except (OSError, ValueError):
+        return None
+    return info.st_mtime_ns, info.st_size
+
+
+def _check(function: Callable[..., Any], form: inline.Declaration) -> None:
     """What can be checked when decorating, cheaply: the function's kind and its arguments."""
     code = function.__code__
     where = {"path": code.co_filename, "line": code.co_firstlineno}
+    if function.__name__ == "<lambda>":
+        raise SpecError("a lambda cannot be compiled: capsules compiles functions defined with 'def' at the top "
+                        "level of a file; define it with 'def' and decorate that", **where)
     if code.co_freevars or "<locals>" in function.__qualname__:
         outer = function.__qualname__.split(".<locals>")[0]
         raise SpecError(f"'{form.name}' is defined inside '{outer}': capsules compiles top-level functions "
@@ -192,12 +272,22 @@ def _check(function: Callable[..., Any], form: inline.Form) -> None:
     provided, _, parameters = form.text.partition(";")
     listed = tuple(n.strip() for n in f"{provided},{parameters}".split(",") if n.strip())
     if listed != arguments:
-        raise SpecError(f"'{form.name}' takes ({', '.join(arguments)}), but the decorator lists "
-                        f"({', '.join(listed)}): they must be the same names in the same order", **where)
+        raise SpecError(different_names(form.name, arguments, listed, "the decorator"), **where)
+
+
+def _plain(function: Any, role: str) -> None:
+    """Refuse what a decorator cannot compile before reading it: a kernel already, or not a function."""
+    if isinstance(function, InlineKernel):
+        code = function.function.__code__
+        raise SpecError(f"'{function.name}' is decorated twice: one capsules decorator makes it a kernel",
+                        path=code.co_filename, line=code.co_firstlineno)
+    if not isinstance(function, FunctionType):
+        raise SpecError(f"@{role} decorates a function defined with 'def', not {type(function).__name__} "
+                        f"{getattr(function, '__name__', '')!r}".rstrip(" '"))
 
 
 def _decorator(role: str) -> Callable[..., Any]:
-    summary = natural.ROLES[role].summary
+    summary = ROLES[role].summary
 
     @overload
     def decorate(arguments: F, /) -> InlineKernel: ...
@@ -209,7 +299,9 @@ def _decorator(role: str) -> Callable[..., Any]:
         if callable(arguments):  # used bare: @capsules.filter
             return decorate()(arguments)
 
+        @_user_facing
         def wrap(function: Callable[..., Any]) -> InlineKernel:
+            _plain(function, role)
             code = function.__code__
             names = code.co_varnames[: code.co_argcount]
             form = inline.natural_form(role, function.__name__, names, arguments)
@@ -261,7 +353,9 @@ def raw(types: str, /, *, checked: bool = False, portable: bool = False) -> Call
         As for :func:`integrand`.
     """
 
+    @_user_facing
     def wrap(function: Callable[..., Any]) -> InlineKernel:
+        _plain(function, inline.RAW)
         form = inline.raw_form(function.__name__, types)
         _check(function, form)
         return InlineKernel(function, form, checked=checked, portable=portable)

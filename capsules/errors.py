@@ -9,6 +9,7 @@ to it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, ClassVar
 
 
 class CapsulesError(Exception):
@@ -112,6 +113,15 @@ class KernelError(CapsulesError):
     ending the process; its message names the kernel file, line and function,
     and its ``__cause__`` is the kernel's own exception.
     """
+
+    #: How to name a built file whose name means nothing to the user (a notebook
+    #: cell's copy in the cache is shown as ``In[n]``), by the file's name.
+    shown_as: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, message: str, **located: Any) -> None:
+        # the compiled kernel names the file it was built from: "cell_<sha>.py:4: 'osc' raised ..."
+        name, colon, rest = message.partition(":")
+        super().__init__(self.shown_as.get(name, name) + colon + rest, **located)
 
 
 class PrebuiltError(CapsulesError):

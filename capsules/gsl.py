@@ -25,7 +25,8 @@ import functools
 from typing import Any
 
 from .errors import CapsulesError, SignatureError
-from .load import Kernel, _user_data
+from .load import Kernel
+from .userdata import convert
 
 SIGNATURE = "double (double, void *)"
 FUNCTION = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_double, ctypes.c_void_p)
@@ -82,7 +83,7 @@ def gsl_function(kernel: Kernel, user_data: Any = None) -> GslFunction:
             "export it as (float64, float64*)",
             **kernel.spec.where(),
         )
-    data = _user_data(kernel, user_data)
+    data = convert(kernel.spec, kernel.matched, user_data, checked=kernel.module.checked)
     function = GslFunction(FUNCTION(kernel.address), None if data is None else data.ctypes.data)
     function.keepalive = (kernel, data)  # the struct holds raw addresses only
     return function

@@ -27,11 +27,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import natural
 from .errors import CapsulesError, SpecError
+from .generate import roles
+from .source import bound_name, bound_names, identifier, parse
 
 RAW = "raw"
-ROLES = (*natural.ROLES, RAW)
+ROLES = (*roles.ROLES, RAW)
 _BUILTINS = frozenset(dir(builtins))
 # what a module-level constant may be built from
 _CONSTANT_NODES = (
@@ -41,8 +42,8 @@ _CONSTANT_NODES = (
 
 
 @dataclass(frozen=True)
-class Form:
-    """A decorator's arguments: the role, the function's name and what goes between the parentheses.
+class Declaration:
+    """What a decorator declares: the role, the function's name and what goes between the parentheses.
 
     For a natural role, ``text`` is ``"x, y; a, b"`` (what SciPy provides;
     the parameters); for the raw form, the pythran types of a capsule export,
@@ -64,7 +65,7 @@ class Form:
         return f"#capsules {self.role} {self.name}({self.text})"
 
 
-def natural_form(role: str, name: str, arguments: tuple[str, ...], text: str | None) -> Form:
+def natural_form(role: str, name: str, arguments: tuple[str, ...], text: str | None) -> Declaration:
     """The form of a natural decorator; with no text, SciPy provides the role's own arguments.
 
     Bare ``@capsules.integrand`` integrates over every argument; a bare filter,
@@ -72,19 +73,19 @@ def natural_form(role: str, name: str, arguments: tuple[str, ...], text: str | N
     parameters.
     """
     if text is None:
-        provided = natural.ROLES[role].provided
+        provided = roles.ROLES[role].provided
         count = len(arguments) if provided is None else provided
         parameters = f"; {', '.join(arguments[count:])}" if arguments[count:] else ""
         text = f"{', '.join(arguments[:count])}{parameters}"
-    return Form(role, name, " ".join(text.split()))
+    return Declaration(role, name, " ".join(text.split()))
 
 
-def raw_form(name: str, types: str) -> Form:
+def raw_form(name: str, types: str) -> Declaration:
     """The form of ``@capsules.raw("int32, float64*")``; parentheses around the types are accepted."""
     text = " ".join(types.split())
     if text.startswith("(") and text.endswith(")"):
         text = text[1:-1].strip()
-    return Form(RAW, name, text)
+    return Declaration(RAW, name, text)
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ class Lifted:
     def filename(self) -> str:
         """The generated module's file name: the user's, so run-time errors name the user's file."""
         name = Path(self.origin).name
-        return name if name.endswith(".py") else f"{re.sub(r'[^0-9A-Za-z_]', '_', name) or 'kernel'}.py"
+        return name if name.endswith(".py") else f"{identifier(name) or 'kernel'}.py"
 
     def relocate(self, err: CapsulesError, generated: str | Path) -> CapsulesError:
         """``err`` about the generated module, re-pointed at the user's file and line."""
@@ -129,7 +130,7 @@ def line_text(lines: Sequence[str], line: int | None) -> str:
     return lines[line - 1].rstrip() if line and 0 < line <= len(lines) else ""
 
 
-def lift(origin: str, text: str, node: ast.FunctionDef, form: Form, tree: ast.Module | None = None) -> Lifted:
+def lift(origin: str, text: str, node: ast.FunctionDef, form: Declaration, tree: ast.Module | None = None) -> Lifted:
     """Generate the kernel module of ``node``, a top-level function of ``text`` (the file ``origin``).
 
     Raises
@@ -143,24 +144,26 @@ def lift(origin: str, text: str, node: ast.FunctionDef, form: Form, tree: ast.Mo
     _Collector(tree, _Where(origin, lines), layout).function(node, kernel=True)
     comment_line = _comment_line(node, layout)
     layout.put(comment_line, form.comment())
-    return Lifted(origin, form.name, layout.text(), _first_line(node), comment_line, tuple(lines))
+    return Lifted(origin, form.name, layout.text(), first_line(node), comment_line, tuple(lines))
 
 
-def find_function(tree: ast.Module, name: str, first_line: int) -> ast.FunctionDef | None:
-    """The top-level ``def name`` whose first line (its first decorator's, if any) is ``first_line``."""
+def find_function(tree: ast.Module, name: str, line: int) -> ast.FunctionDef | None:
+    """The top-level ``def name`` whose first line (its first decorator's, if any) is ``line``."""
     for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and node.name == name and _first_line(node) == first_line:
+        if isinstance(node, ast.FunctionDef) and node.name == name and first_line(node) == line:
             return node
     return None
 
 
-def decorated(text: str, origin: str) -> Iterator[tuple[ast.FunctionDef, Form | CapsulesError, ast.Module]]:
+def decorated(
+    text: str, origin: str, tree: ast.Module | None = None
+) -> Iterator[tuple[ast.FunctionDef, Declaration | CapsulesError, ast.Module]]:
     """The top-level functions of a source decorated with capsules' decorators, and their forms.
 
     This reads the source only (for ``capsules build script.py``): a
     decorator's arguments must be string literals to be found here.
     """
-    tree = ast.parse(text, filename=origin)
+    tree = tree if tree is not None else ast.parse(text, filename=origin)
     where, ours = _Where(origin, text.splitlines()), _Decorators(tree)
     for node in tree.body:
         if isinstance(node, ast.FunctionDef):
@@ -182,10 +185,7 @@ def lift_source(origin: str, text: str) -> tuple[list[Lifted], list[CapsulesErro
     """
     lifted: list[Lifted] = []
     errors: list[CapsulesError] = []
-    try:
-        found = list(decorated(text, origin))
-    except SyntaxError as err:
-        raise SpecError(f"not valid Python: {err.msg}", path=origin, line=err.lineno) from None
+    found = list(decorated(text, origin, parse(text, origin, source_line=False)))
     for node, form, tree in found:
         if isinstance(form, CapsulesError):  # the decorator itself could not be read
             errors.append(form)
@@ -199,7 +199,13 @@ def lift_source(origin: str, text: str) -> tuple[list[Lifted], list[CapsulesErro
 
 def has_decorators(text: str) -> bool:
     """Whether a source may hold inline kernels (a cheap look before parsing)."""
-    return re.search(rf"^\s*@\s*(?:\w+\.)?(?:{'|'.join(ROLES)})\b", text, re.MULTILINE) is not None
+    return first_decorator(text) is not None
+
+
+def first_decorator(text: str) -> int | None:
+    """The line of the first decorator that may be capsules' (a cheap look before parsing), or None."""
+    found = re.search(rf"^[ \t]*@\s*(?:\w+\.)?(?:{'|'.join(ROLES)})\b", text, re.MULTILINE)
+    return None if found is None else text.count("\n", 0, found.start()) + 1
 
 
 class _Decorators:
@@ -224,7 +230,7 @@ class _Decorators:
         return role if role in ROLES and (known or not strict) else None
 
 
-def _static_form(node: ast.FunctionDef, decorator: ast.expr, role: str, where: _Where) -> Form:
+def _static_form(node: ast.FunctionDef, decorator: ast.expr, role: str, where: _Where) -> Declaration:
     args = decorator.args if isinstance(decorator, ast.Call) else []
     text = args[0].value if args and isinstance(args[0], ast.Constant) and isinstance(args[0].value, str) else None
     if args and text is None:
@@ -241,7 +247,8 @@ def _static_form(node: ast.FunctionDef, decorator: ast.expr, role: str, where: _
     return natural_form(role, node.name, arguments, text)
 
 
-def _first_line(node: ast.FunctionDef) -> int:
+def first_line(node: ast.FunctionDef) -> int:
+    """A function's first line: its first decorator's, as its code object counts."""
     return node.decorator_list[0].lineno if node.decorator_list else node.lineno
 
 
@@ -342,7 +349,7 @@ class _Collector:
         if isinstance(stmt, ast.ImportFrom) and (stmt.level or stmt.module is None):
             raise SpecError(f"the kernel uses '{name}', from a relative import, which pythran cannot follow; "
                             "import it absolutely", **self.where.at(stmt.lineno))
-        alias = next(a for a in stmt.names if _bound_name(a, stmt) == name)
+        alias = next(a for a in stmt.names if bound_name(a, stmt) == name)
         module = alias.name if isinstance(stmt, ast.Import) else stmt.module or ""
         if module.split(".")[0] == "capsules":
             raise SpecError(f"the kernel uses '{name}' from capsules itself, which does not compile",
@@ -374,28 +381,9 @@ class _Collector:
 def _bindings(tree: ast.Module) -> dict[str, list[_Binding]]:
     found: dict[str, list[_Binding]] = {}
     for stmt in tree.body:
-        for name in _bound_names(stmt):
+        for name in bound_names(stmt):
             found.setdefault(name, []).append(stmt)
     return found
-
-
-def _bound_names(stmt: ast.stmt) -> Iterator[str]:
-    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        yield stmt.name
-    elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
-        yield from (_bound_name(a, stmt) for a in stmt.names if a.name != "*")
-    else:
-        for node in ast.walk(stmt):
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-                yield node.id
-            elif isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)) and node is not stmt:
-                yield from _bound_names(node)
-
-
-def _bound_name(alias: ast.alias, stmt: ast.Import | ast.ImportFrom) -> str:
-    if alias.asname:
-        return alias.asname
-    return alias.name.split(".")[0] if isinstance(stmt, ast.Import) else alias.name
 
 
 def _simple_target(stmt: ast.Assign | ast.AnnAssign) -> bool:
@@ -438,7 +426,7 @@ def _globals_of(node: ast.FunctionDef) -> list[tuple[str, int]]:
             if isinstance(sub, ast.FunctionDef):
                 bound.add(sub.name)
         elif isinstance(sub, (ast.Import, ast.ImportFrom)):
-            bound |= {_bound_name(a, sub) for a in sub.names}
+            bound |= {bound_name(a, sub) for a in sub.names}
     declared_global = {n for sub in ast.walk(node) if isinstance(sub, ast.Global) for n in sub.names}
     bound -= declared_global
     body = [n for stmt in node.body for n in ast.walk(stmt)]
@@ -454,5 +442,5 @@ def _loads(value: ast.expr) -> list[tuple[str, int]]:
     return [(n.id, n.lineno) for n in ast.walk(value) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)]
 
 
-__all__ = ["RAW", "ROLES", "Form", "Lifted", "decorated", "find_function", "has_decorators", "lift",
+__all__ = ["RAW", "ROLES", "Declaration", "Lifted", "decorated", "find_function", "has_decorators", "lift",
            "lift_source", "line_text", "natural_form", "raw_form", "relocated"]

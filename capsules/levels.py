@@ -40,7 +40,7 @@ X86_64 = (
     Level("x86_64", ("-march=x86-64", "-mtune=generic")),
     Level("x86_64_v3", ("-march=x86-64-v3", "-mtune=generic")),
     # 256-bit vectors, as gcc's own tuning for AVX-512 Intel CPUs prefers:
-    # 512-bit ones made a short-window variance filter 1.6x slower here
+    # 512-bit ones made short-window filters slower (benchmarks/RESULTS.md)
     Level("x86_64_v4", ("-march=x86-64-v4", "-mtune=generic", "-mprefer-vector-width=256")),
 )
 OTHER = (Level(BASELINE, ("-mtune=generic",)),)

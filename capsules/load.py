@@ -9,6 +9,7 @@ the dtype the kernel reads, and kept alive by the callable itself.
 
 from __future__ import annotations
 
+import abc
 import ctypes
 import importlib.machinery
 import importlib.util
@@ -23,12 +24,14 @@ from typing import Any
 import numpy as np
 from scipy import LowLevelCallable
 
-from . import adapters, natural, prebuilt
+from . import inline, prebuilt, userdata
 from .build import Plan, build_plan, plan
 from .cache import Cache, Entry, read_only_lookup
-from .errors import BuildError, CacheError, CapsulesError, PrebuiltError, UserDataError
+from .child.protocol import read_exports
+from .errors import BuildError, CacheError, CapsulesError, PrebuiltError, SpecError, UserDataError
 from .signatures import Signature, match
-from .spec import ExportSpec
+from .source import decode_source
+from .spec import ExportSpec, declares_kernels
 
 _LOADED: dict[str, KernelModule] = {}
 _LOCK = threading.Lock()
@@ -38,20 +41,25 @@ _get_pointer.restype = ctypes.c_void_p
 _get_pointer.argtypes = (ctypes.py_object, ctypes.c_char_p)
 
 
-class Kernel:
-    """One compiled capsule: its SciPy signature, its address and its Python original."""
+class Kernel(metaclass=abc.ABCMeta):
+    """One compiled capsule: its SciPy signature, its address and its Python original.
 
-    def __init__(self, spec: ExportSpec, signature: Signature, capsule: Any, module: KernelModule) -> None:
+    An inline kernel (:class:`~capsules.InlineKernel`) is a Kernel too: it
+    holds the Kernel it builds and hands it everything but its name and
+    its Python function.
+    """
+
+    def __init__(self, spec: ExportSpec, matched: Signature, capsule: Any, module: KernelModule) -> None:
         self.spec = spec
-        self._signature = signature
+        self.matched = matched  # the SciPy form the export matched
         self.capsule = capsule
         self.module = module
-        self.address: int = _get_pointer(capsule, signature.text.encode())
+        self.address: int = _get_pointer(capsule, matched.text.encode())
 
     name = property(lambda self: self.spec.name, doc="The function's name.")
-    signature = property(lambda self: self._signature.text, doc="The exact C signature SciPy matches.")
-    targets = property(lambda self: self._signature.targets, doc="Names of the SciPy functions that accept it.")
-    user_data_dtype = property(lambda self: self._signature.user_data_dtype, doc="dtype of user_data, or None.")
+    signature = property(lambda self: self.matched.text, doc="The exact C signature SciPy matches.")
+    targets = property(lambda self: self.matched.targets, doc="Names of the SciPy functions that accept it.")
+    user_data_dtype = property(lambda self: self.matched.user_data_dtype, doc="dtype of user_data, or None.")
 
     @property
     def py(self) -> Any:
@@ -78,17 +86,19 @@ class Kernel:
             For a natural kernel (``#capsules`` comment): its parameters by
             name, e.g. ``lowlevel(a=1.0, b=2.0)``; all must be given.
         """
+        return KernelCallable(self, self.user_data_array(user_data, **parameters))
+
+    def user_data_array(self, user_data: Any = None, **parameters: float) -> np.ndarray | None:
+        """The user_data :meth:`lowlevel` passes for these arguments: a private, read-only array, or None."""
         if self.spec.role:
-            user_data = _parameters(self.spec, user_data, parameters)
+            user_data = userdata.parameters(self.spec, user_data, parameters)
         elif parameters:
             raise UserDataError(
                 f"'{self.name}' is a raw kernel: pass user_data=..., not parameters by name "
                 f"({', '.join(parameters)})",
                 **self.spec.where(),
             )
-        data = _user_data(self, user_data)
-        pointer = None if data is None else ctypes.c_void_p(data.ctypes.data)
-        return _Callable(self, data, pointer)
+        return userdata.convert(self.spec, self.matched, user_data, checked=self.module.checked)
 
     def as_ctypes(self) -> Any:
         """The compiled function as a ctypes function pointer, for C libraries that take callbacks.
@@ -97,8 +107,8 @@ class Kernel:
         front of the copy :meth:`lowlevel` makes: pass the address of
         ``lowlevel(...).user_data_array``, not a pointer of your own.
         """
-        proto = ctypes.CFUNCTYPE(_CTYPES[self._signature.form.ret], *(_CTYPES[a] for a in self._signature.form.args))
-        return proto(self.address)
+        form = self.matched.form
+        return ctypes.CFUNCTYPE(_CTYPES[form.ret], *(_CTYPES[a] for a in form.args))(self.address)
 
     def __repr__(self) -> str:
         return f"<Kernel {self.module.name}.{self.name}: {self.signature!r} for {', '.join(self.targets)}>"
@@ -108,14 +118,25 @@ class Kernel:
         return operator.getitem, (self.module, self.name)
 
 
-class _Callable(LowLevelCallable):
+class KernelCallable(LowLevelCallable):
+    """What :meth:`Kernel.lowlevel` returns: a ``LowLevelCallable`` that keeps its kernel and user_data alive.
+
+    It pickles as the kernel and the user_data values (see capsules.ship).
+    """
+
     # LowLevelCallable is a tuple with no __dict__ slots of its own; a
     # subclass gets a __dict__, where the user_data buffer is kept alive.
-    def __new__(cls, kernel: Kernel, data: np.ndarray | None, pointer: Any) -> _Callable:
+    def __new__(cls, kernel: Kernel, data: np.ndarray | None) -> KernelCallable:
+        pointer = None if data is None else ctypes.c_void_p(data.ctypes.data)
         self = super().__new__(cls, kernel.capsule, pointer, kernel.signature)
         self.kernel = kernel
         self.user_data_array = data
         return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        from . import ship  # pickling is that stage's business: imported when something is pickled
+
+        return ship.receive_callable, (self.kernel, self.user_data_array)
 
 
 class KernelModule:
@@ -132,7 +153,7 @@ class KernelModule:
         self.native = native
         self.exports = tuple(ExportSpec.from_json(e, str(path)) for e in entry.data["exports"])
         self._python: ModuleType | None = None
-        capsules = _read_capsules(entry.binary)
+        capsules = {name: capsule for name, capsule, _kind in read_exports(entry.binary)}
         self._kernels = {s.name: Kernel(s, match(s), capsules[s.name], self) for s in self.exports if s.capsule}
 
     @property
@@ -174,6 +195,11 @@ class KernelModule:
 
     def __repr__(self) -> str:
         return f"<KernelModule {self.path} [{', '.join(self._kernels)}] key={self.key[:12]}>"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        from . import ship  # pickling is that stage's business: imported when something is pickled
+
+        return ship.receive, (ship.pack(self),)
 
     def python_module(self) -> ModuleType:
         """The kernel source imported as plain Python (once, under a name of its own)."""
@@ -223,11 +249,25 @@ def load(
     """
     path = Path(path)
     planned = plan(path, portable=portable, checked=checked, constants=constants)
+    _refuse_decorated_script(path, planned.source)
     # a package's prebuilt binaries first: no cache, no pythran, no compiler
     entry, unsuitable = prebuilt.find(path, planned.source, checked=checked, constants=planned.constants)
     if entry is None:
         entry = _find_entry(planned, cache, build, unsuitable)
     return from_entry(path, entry)
+
+
+def _refuse_decorated_script(path: Path, source: bytes) -> None:
+    """A script whose kernels are decorated is built kernel by kernel, from its imported functions: say so."""
+    text = decode_source(source, path)
+    line = None if declares_kernels(text) else inline.first_decorator(text)
+    if line is not None:
+        raise SpecError(
+            "this script's kernels are decorated, and capsules.load() takes a kernel file with '#pythran export' "
+            "or '#capsules' comments: import the script and call kernel.lowlevel() on its kernels (built at first "
+            f"use), or build them ahead with 'capsules build {path}'",
+            path=path, line=line,
+        )
 
 
 def from_entry(path: Path, entry: Entry) -> KernelModule:
@@ -238,6 +278,12 @@ def from_entry(path: Path, entry: Entry) -> KernelModule:
             native = loaded.native if loaded is not None else _import_binary(entry)
             loaded = _LOADED[entry.key] = KernelModule(path, entry, native)
     return loaded
+
+
+def loaded(key: str) -> KernelModule | None:
+    """The module of the build ``key``, if this process has loaded it."""
+    with _LOCK:
+        return _LOADED.get(key)
 
 
 def _find_entry(planned: Plan, cache: Cache | str | Path | None, build: bool, unsuitable: str | None) -> Entry:
@@ -287,12 +333,6 @@ def _import_binary(entry: Entry) -> ModuleType:
     return module
 
 
-def _read_capsules(binary: Path) -> dict[str, Any]:
-    fn = getattr(ctypes.PyDLL(str(binary)), adapters.EXPORTS_SYMBOL)
-    fn.restype = ctypes.py_object
-    return {name: capsule for name, capsule, _kind in fn()}
-
-
 def _import_source(path: Path, name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, str(path))
     if spec is None or spec.loader is None:
@@ -310,138 +350,3 @@ _CTYPES: dict[str, Any] = {
     "npy_intp *": ctypes.POINTER(ctypes.c_ssize_t),
     "void *": ctypes.c_void_p,
 }
-
-
-def _user_data(kernel: Kernel, value: Any) -> np.ndarray | None:
-    """Check and convert user_data to a private, read-only, contiguous array."""
-    spec, sig = kernel.spec, kernel._signature
-    slot = sig.form.user_data
-    where = spec.where()
-    if value is None:
-        if slot is not None and spec.reads[slot] is not None:
-            raise UserDataError(
-                f"'{spec.name}' reads its user_data parameter '{spec.params[slot]}'; pass user_data=...", **where
-            )
-        return None
-    if slot is None:
-        raise UserDataError(f"'{spec.name}' ({sig.text}) takes no user_data", **where)
-    _refuse_addresses(spec, value)
-    data = _as_array(spec, value, np.dtype(sig.user_data_dtype))
-    _check_length(spec, slot, data)
-    return held(kernel, data)
-
-
-# A checked build's user_data: 16 bytes of header (adapters.USER_DATA_MAGIC
-# and the number of items, two int64), then the values, 16-byte aligned.
-_HEADER = 16
-
-
-def held(kernel: Kernel, data: np.ndarray) -> np.ndarray:
-    """user_data as the kernel's build reads it, read-only.
-
-    For a checked build, the values follow a header with their number, which
-    the entry point reads to bounds-check the kernel's subscripts of
-    user_data; the default build reads the values alone, as SciPy passes them.
-    """
-    if kernel.module.checked:
-        raw = np.empty(data.nbytes + 2 * _HEADER, dtype=np.uint8)
-        start = _HEADER + (-(raw.ctypes.data + _HEADER)) % _HEADER
-        raw[start - _HEADER : start].view(np.int64)[:] = (adapters.USER_DATA_MAGIC, data.size)
-        placed = raw[start : start + data.nbytes].view(data.dtype)
-        placed[...] = data
-        data = placed
-    data.flags.writeable = False
-    return data
-
-
-def _parameters(spec: ExportSpec, user_data: Any, given: dict[str, Any]) -> list[float] | None:
-    """A natural kernel's named parameters, in order, checked."""
-    where = spec.where()
-    if user_data is not None:
-        raise UserDataError(
-            f"'{spec.name}' takes its parameters by name ({', '.join(spec.parameters) or 'none'}), not user_data",
-            **where,
-        )
-    missing = [p for p in spec.parameters if p not in given]
-    extra = [p for p in given if p not in spec.parameters]
-    if missing or extra:
-        problems = ([f"missing {', '.join(missing)}"] if missing else []) + (
-            [f"unexpected {', '.join(extra)}"] if extra else []
-        )
-        raise UserDataError(
-            f"'{spec.name}' takes parameters ({', '.join(spec.parameters)}): {'; '.join(problems)}", **where
-        )
-    values = []
-    for name in spec.parameters:
-        value = given[name]
-        if not natural.is_real(value):
-            raise UserDataError(f"'{spec.name}': parameter {name}={value!r} is not a real number", **where)
-        if float(value) != value and value == value:  # NaN is a float64 like any other
-            raise UserDataError(
-                f"'{spec.name}': parameter {name}={value!r} does not fit float64 exactly (it would become "
-                f"{float(value)!r})",
-                **where,
-            )
-        values.append(float(value))
-    return values if spec.parameters else None
-
-
-def _refuse_addresses(spec: ExportSpec, value: Any) -> None:
-    is_int = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-    if is_int or isinstance(value, (ctypes._SimpleCData, ctypes._Pointer)):
-        raise UserDataError(
-            f"'{spec.name}': user_data={value!r} looks like a raw address or a ctypes object, whose memory "
-            "capsules cannot keep alive; pass the values instead (a float, a list or a numpy array)",
-            **spec.where(),
-        )
-
-
-def _as_array(spec: ExportSpec, value: Any, dtype: np.dtype) -> np.ndarray:
-    try:
-        raw = np.asarray(value)
-        problem = _array_problem(raw, dtype)
-    except (TypeError, ValueError) as err:
-        problem = str(err)
-    if problem:
-        raise UserDataError(
-            f"'{spec.name}': user_data must be a float, a sequence of numbers or a 1-D array ({dtype}), "
-            f"not {problem}",
-            **spec.where(),
-        )
-    with np.errstate(invalid="ignore", over="ignore"):  # out-of-range values are refused just below
-        data = np.array(raw, dtype=dtype, order="C", copy=True).reshape(-1)
-    _refuse_inexact(spec, raw.reshape(-1), data)
-    return data
-
-
-def _array_problem(raw: np.ndarray, dtype: np.dtype) -> str | None:
-    if raw.dtype.kind not in "biuf":
-        return f"values of dtype {raw.dtype}"
-    if raw.ndim > 1:
-        return f"a {raw.ndim}-D array"
-    if dtype.kind in "iu" and raw.dtype.kind == "f" and not np.all(np.mod(raw, 1) == 0):
-        return "non-integral values (the kernel reads integers)"
-    return None
-
-
-def _refuse_inexact(spec: ExportSpec, given: np.ndarray, converted: np.ndarray) -> None:
-    """Refuse a value the kernel's dtype cannot hold exactly (2**40 into int32, 1e20 into int64, ...)."""
-    if converted.dtype.kind not in "iu" and given.dtype.kind not in "iu":
-        return  # float to float: rounding is what a float parameter means
-    # Python's int and float compare exactly, whatever their sizes
-    for want, got in zip(given.tolist(), converted.tolist()):
-        if want != got:
-            raise UserDataError(
-                f"'{spec.name}': user_data value {want!r} does not fit the kernel's {converted.dtype} exactly "
-                f"(it would become {got!r})",
-                **spec.where(),
-            )
-
-
-def _check_length(spec: ExportSpec, slot: int, data: np.ndarray) -> None:
-    need = spec.reads[slot] or 0
-    if data.size < need:
-        raise UserDataError(
-            f"'{spec.name}' reads {spec.params[slot]}[{need - 1}], but user_data has {data.size} value(s)",
-            **spec.where(),
-        )

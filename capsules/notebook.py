@@ -25,19 +25,18 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import shlex
 from pathlib import Path
+from types import CodeType
 from typing import Any
 
 from . import inline
 from .cache import Cache
 from .decorators import InlineKernel
-from .errors import CapsulesError
+from .errors import CapsulesError, KernelError, SpecError
 from .load import KernelModule, load
 from .spec import declares_kernels
-
-CELL_FILE = "cell.py"  # the name run-time errors of a cell's kernels give (cell.py:4: 'osc' raised ...)
-
 
 def load_ipython_extension(ipython: Any) -> None:
     """Register ``%%capsules`` (``%load_ext capsules``)."""
@@ -60,7 +59,7 @@ def _magic(ipython: Any) -> Any:
         """
         try:
             options = _parser().parse_args(shlex.split(line))
-        except SystemExit:
+        except (SystemExit, ValueError):  # argparse's refusal, or shlex's unclosed quote
             raise _shown(CapsulesError(f"%%capsules {line}: the options are --checked, --portable, --cache DIR")) \
                 from None
         run_cell(ipython, cell, checked=options.checked, portable=options.portable, cache=options.cache)
@@ -80,10 +79,11 @@ def run_cell(
     """
     shown = f"In[{_cell_number(ipython, cell)}]"
     store = Cache(cache)
-    path = store.source_file(CELL_FILE, cell.encode())
+    path = store.source_file(cell_file(cell), cell.encode())
+    KernelError.shown_as[path.name] = shown  # what its kernels' run-time errors call it
     namespace = ipython.user_ns
     before = dict(namespace)
-    exec(compile(cell, str(path), "exec"), namespace)  # noqa: S102  (the user's own cell, as IPython would)
+    exec(_compiled(cell, path, shown), namespace)  # noqa: S102  (the user's own cell, as IPython would)
     try:
         kernels = _inline_kernels(namespace, before, path, store)
         if declares_kernels(cell):
@@ -92,6 +92,26 @@ def run_cell(
     except CapsulesError as err:
         raise _shown(inline.relocated(err, path, shown, tuple(cell.splitlines()), err.line)) from None
     return kernels
+
+
+def cell_file(cell: str) -> str:
+    """The file name a cell builds under: its own, so that its kernels' errors can be told from another cell's."""
+    return f"cell_{hashlib.sha256(cell.encode()).hexdigest()[:12]}.py"
+
+
+def _compiled(cell: str, path: Path, shown: str) -> CodeType:
+    """The cell's code; a syntax error (or a NUL byte) is located at the cell's own line, shown as ``In[n]``."""
+    try:
+        return compile(cell, str(path), "exec")
+    except (SyntaxError, ValueError) as err:  # ValueError: a NUL byte, before Python 3.12
+        line = getattr(err, "lineno", None) or _nul_line(cell)
+        message = getattr(err, "msg", None) or str(err)
+        text = inline.line_text(cell.splitlines(), line)
+        raise _shown(SpecError(f"not valid Python: {message}", path=shown, line=line, source_line=text)) from None
+
+
+def _nul_line(cell: str) -> int | None:
+    return cell.count("\n", 0, cell.index("\0")) + 1 if "\0" in cell else None
 
 
 def _cell_number(ipython: Any, cell: str) -> int:
@@ -138,7 +158,9 @@ def _shown(err: CapsulesError) -> CapsulesError:
 
 
 def _render(err: CapsulesError) -> list[str]:
-    return [f"{type(err).__name__}: {err}"] + ([f"    {err.source_line.strip()}"] if err.source_line else [])
+    # escaped: a NUL byte or a stray control character must not reach the notebook's output
+    shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in (err.source_line or "").strip())
+    return [f"{type(err).__name__}: {err}"] + ([f"    {shown}"] if shown else [])
 
 
-__all__ = ["CELL_FILE", "load_ipython_extension", "run_cell"]
+__all__ = ["cell_file", "load_ipython_extension", "run_cell"]

@@ -23,13 +23,13 @@ import sys
 import sysconfig
 import tempfile
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
-from collections.abc import Iterable
-
-from .adapters import EXPORTS_SYMBOL
 from .build import SOURCE_COPY, BuildResult, build
-from .cache import ENTRY_FILE, Cache, Entry, verified
+from .cache import ENTRY_FILE, Cache, Entry, EntryData, verified
+from .key import numpy_version
+from .child.protocol import EXPORTS_SYMBOL
 from .errors import CapsulesError, PrebuiltError  # noqa: F401  (PrebuiltError: raised by load for this stage)
 
 PREBUILT_DIR = "__capsules__"
@@ -63,10 +63,10 @@ def build_into(
     ``force``, ``on_result``); the build is always portable.
     """
     results = build(paths, cache=cache, jobs=jobs, portable=True, **options)
-    return [(r, export(r.entry, r.path, Path(into), r.kernel)) for r in results]
+    return [(r, copy_entry(r.entry, r.path, Path(into), r.kernel)) for r in results]
 
 
-def export(entry: Entry, path: Path, into: Path, kernel: str = "") -> Path:
+def copy_entry(entry: Entry, path: Path, into: Path, kernel: str = "") -> Path:
     """Write a cache entry's binaries and description to ``into/<stem>/``; return that directory.
 
     For an inline kernel, ``into/<stem>.<kernel>/``, which also keeps the
@@ -90,7 +90,7 @@ def export(entry: Entry, path: Path, into: Path, kernel: str = "") -> Path:
             shutil.copyfile(binary, staged / binary.name)
         if kernel:
             shutil.copyfile(entry.directory / SOURCE_COPY, staged / INLINE_SOURCE)
-        data = {**entry.data, "format": MARK, "exports_symbol": EXPORTS_SYMBOL, "numpy_abi": _numpy_major()}
+        data: EntryData = {**entry.data, "format": MARK, "exports_symbol": EXPORTS_SYMBOL, "numpy_abi": _numpy_major()}
         if kernel:
             data["kernel"] = kernel
         data.pop("source", None)  # the builder's path means nothing where the wheel is installed
@@ -147,7 +147,7 @@ def mismatches(data: dict[str, Any], source: bytes, *, checked: bool, constants:
     if data.get("exports_symbol") != EXPORTS_SYMBOL:
         problems.append(f"built with entry points {data.get('exports_symbol')}, this capsules reads {EXPORTS_SYMBOL}")
     if data.get("numpy_abi") == 1 and _numpy_major() >= 2:
-        problems.append(f"built against NumPy 1.x, this is NumPy {_numpy_version()} (NumPy 2 builds run on both)")
+        problems.append(f"built against NumPy 1.x, this is NumPy {numpy_version()} (NumPy 2 builds run on both)")
     if bool(inputs.get("checked")) != checked:
         problems.append(f"built {'with' if inputs.get('checked') else 'without'} checks, asked for checked={checked}")
     if (inputs.get("constants") or {}) != constants:
@@ -162,11 +162,5 @@ def _is_prebuilt(directory: Path) -> bool:
         return False
 
 
-def _numpy_version() -> str:
-    import numpy
-
-    return numpy.__version__
-
-
 def _numpy_major() -> int:
-    return int(_numpy_version().split(".")[0])
+    return int(numpy_version().split(".")[0])

@@ -7,7 +7,8 @@ as a :class:`Shipment`: the source bytes it was built from, the sender's
 cache key and entry (key inputs, exports), and the binaries with their sha256
 (20-40 kB each for the bundled kernels; a portable build carries one per CPU
 level, so a mixed cluster needs no compiler).  A :class:`Kernel` pickles as (module,
-name), the object ``lowlevel()`` returns as (kernel, user_data values).
+name), the object ``lowlevel()`` returns as (kernel, user_data values): their
+``__reduce__`` (in capsules.load) hands them to this module.
 
 The receiving process, with its default cache (``$CAPSULES_CACHE`` or the
 per-user one), takes the first of:
@@ -25,8 +26,6 @@ Unpickling runs code, as with any pickle: only load pickles you trust.
 
 from __future__ import annotations
 
-import copyreg
-import ctypes
 import hashlib
 import threading
 from dataclasses import dataclass
@@ -36,10 +35,11 @@ from typing import Any
 import numpy as np
 from scipy import LowLevelCallable
 
-from .build import SOURCE_COPY, build_plan, plan
-from .cache import KEY, Cache, Entry, check_entry_data, read_only_lookup
+from .build import SOURCE_COPY, build_plan, is_portable, plan
+from .cache import KEY, Cache, Entry, EntryData, check_entry_data, read_only_lookup
 from .errors import CacheError, CapsulesError
-from .load import _LOADED, Kernel, KernelModule, _Callable, from_entry, held
+from .load import Kernel, KernelCallable, KernelModule, from_entry, loaded
+from .userdata import held
 
 # What a binary asks of the process that imports it.  The other key inputs
 # (compiler, pythran, pythranrc) say how it was made, not where it runs.
@@ -58,12 +58,32 @@ class Shipment:
     path: str  # the sender's source path: reused when it holds the same bytes
     source: bytes
     key: str
-    entry: dict[str, Any]  # the sender's entry.json: module name, exports, key inputs, variants
+    entry: EntryData  # the sender's entry.json: module name, exports, key inputs, variants
     binaries: dict[str, bytes]  # variant (CPU level) -> binary; empty: build from the source
 
     def __post_init__(self) -> None:
-        # pickles are trusted by design; what costs nothing is still checked, so
-        # that a damaged or altered one cannot write outside the cache
+        self.check()
+
+    def check(self) -> None:
+        """Refuse a shipment whose names could reach outside the cache.
+
+        Pickles are trusted by design; what costs nothing is still checked, so
+        that a damaged or altered one cannot write outside the cache.  An
+        unpickled shipment never ran ``__post_init__``: :func:`receive` calls
+        this before it touches the cache.
+
+        Raises
+        ------
+        CacheError
+            The shipment is malformed, or its key, variants or source do not match.
+        """
+        typed = (
+            isinstance(self.path, str) and "\0" not in self.path and isinstance(self.source, bytes)
+            and isinstance(self.key, str) and isinstance(self.binaries, dict)
+            and all(isinstance(binary, bytes) for binary in self.binaries.values())
+        )
+        if not typed:
+            raise CacheError("the shipped build has fields of the wrong type", path=str(self.path))
         try:
             check_entry_data(self.entry)
         except ValueError as err:
@@ -72,7 +92,7 @@ class Shipment:
             raise CacheError(f"the shipped cache key {self.key!r} is not a sha256 hex digest", path=self.path)
         if not set(self.binaries) <= set(self.entry["variants"]):
             raise CacheError("the shipped binaries are not the build's variants", path=self.path)
-        if hashlib.sha256(self.source).hexdigest() != self.inputs["source_sha256"]:
+        if hashlib.sha256(self.source).hexdigest() != self.inputs.get("source_sha256"):
             raise CacheError("the shipped source does not match its build", path=self.path)
         if self.name in ("", ".", ".."):
             raise CacheError("the shipped source has no file name", path=self.path)
@@ -87,7 +107,7 @@ class Shipment:
 
     @property
     def portable(self) -> bool:
-        return "-march=native" not in self.flags
+        return is_portable(self.flags)
 
     @property
     def checked(self) -> bool:
@@ -116,9 +136,10 @@ def pack(module: KernelModule) -> Shipment:
 
 def receive(shipment: Shipment) -> KernelModule:
     """The module a shipment describes, in this process (the inverse of :func:`pack`)."""
+    shipment.check()
     memo = (shipment.key, shipment.path)
     with _LOCK:
-        module = _LOADED.get(shipment.key)
+        module = loaded(shipment.key)
         if module is None or str(module.path) != shipment.path:
             module = _RECEIVED.get(memo)
         if module is None:
@@ -131,9 +152,8 @@ def receive(shipment: Shipment) -> KernelModule:
 def receive_callable(kernel: Kernel, user_data: np.ndarray | None) -> LowLevelCallable:
     """Unpickle the object ``Kernel.lowlevel`` returns (its user_data was checked when it was made)."""
     if user_data is None:
-        return _Callable(kernel, None, None)
-    data = held(kernel, np.ascontiguousarray(user_data))
-    return _Callable(kernel, data, ctypes.c_void_p(data.ctypes.data))
+        return KernelCallable(kernel, None)
+    return KernelCallable(kernel, held(np.ascontiguousarray(user_data), checked=kernel.module.checked))
 
 
 def _find(shipment: Shipment, cache: Cache) -> tuple[KernelModule, str]:
@@ -210,18 +230,5 @@ def _holds(path: Path, source: bytes) -> bool:
     except OSError:
         return False
 
-
-def _reduce_module(module: KernelModule) -> tuple[Any, ...]:
-    return receive, (pack(module),)
-
-
-def _reduce_callable(callable_: _Callable) -> tuple[Any, ...]:
-    return receive_callable, (callable_.kernel, callable_.user_data_array)
-
-
-# Registered here rather than as __reduce__ methods in capsules.load, so that
-# load never imports ship: pickling is this stage's business.
-copyreg.pickle(KernelModule, _reduce_module)
-copyreg.pickle(_Callable, _reduce_callable)
 
 __all__ = ["RUNTIME_INPUTS", "Shipment", "pack", "receive", "receive_callable"]

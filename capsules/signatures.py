@@ -17,10 +17,10 @@ import re
 from dataclasses import dataclass
 
 from .errors import SignatureError
+from .generate.roles import ND_INTEGRATORS
 from .spec import ExportSpec
 
 USER_DATA = "void *"
-ND_INTEGRATORS = ("quad", "dblquad", "tplquad", "nquad")
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class Form:
     because it made the copy.  ``ranges`` are C conditions on the arguments
     (``"{k}"`` again) that SciPy's own calls always meet, such as a filter
     size of at least 1: the entry point tells the compiler so, on a path it
-    takes only when they hold (see adapters).
+    takes only when they hold (see capsules.generate.entries).
     """
 
     ret: str
@@ -102,10 +102,6 @@ FORMS: tuple[Form, ...] = (
     ),
 )
 
-# Other spellings SciPy's C code lists for the same ABI (npy_intp is
-# intptr_t; 'long' and 'long long' are accepted where they have its size).
-INTP_SPELLINGS = ("npy_intp", "intptr_t", "long", "long long")
-
 # C++ types pythran passes for each export type -> (C type, numpy dtype).
 _SCALARS: dict[str, tuple[str, str]] = {
     "double": ("double", "float64"),
@@ -123,8 +119,9 @@ _SCALARS: dict[str, tuple[str, str]] = {
 }
 _POINTER = re.compile(r"^pythonic::types::pointer<(.+)>$")
 
-# What the C return value may be, per C return type, in pythran's dtype names.
-_RETURNS: dict[str, tuple[str, ...]] = {
+# What the C return value may be, per C return type, in the names the exports
+# function gives the inferred types (kind() in generate/runtime/entry_runtime.hpp).
+ACCEPTED_RETURNS: dict[str, tuple[str, ...]] = {
     "double": ("float64", "float32"),
     "int": ("int64", "int32", "int16", "int8", "bool"),
 }
@@ -189,7 +186,7 @@ def check_return(spec: ExportSpec, sig: Signature, kind: str) -> None:
     ``kind`` is what pythran inferred, as a dtype name (``"float64"``,
     ``"int64"``, ``"None"``, ...), recorded by the build.
     """
-    allowed = _RETURNS[sig.form.ret]
+    allowed = ACCEPTED_RETURNS[sig.form.ret]
     if kind in allowed:
         return
     callers = ", ".join(sig.targets)
@@ -203,18 +200,6 @@ def check_return(spec: ExportSpec, sig: Signature, kind: str) -> None:
         f"'{spec.name}' returns {kind} (pythran infers it), but {callers} read a C {sig.form.ret}: {hint}",
         **spec.where(),
     )
-
-
-def forms_for(target: str) -> tuple[Form, ...]:
-    """Every form a SciPy function accepts (for example ``forms_for("quad")``)."""
-    return tuple(f for f in FORMS if target in f.targets)
-
-
-def spellings(form: Form) -> tuple[str, ...]:
-    """Every string SciPy accepts for ``form``: npy_intp has several names."""
-    if "npy_intp" not in form.text:
-        return (form.text,)
-    return tuple(form.text.replace("npy_intp", s) for s in INTP_SPELLINGS)
 
 
 def _argument_c_type(spec: ExportSpec, i: int) -> str:

@@ -1,4 +1,4 @@
-"""Stage 1: find the export comments of a kernel file.
+"""Stage 1: the export comments of a kernel file.
 
 A kernel file is plain Python.  Its exports are pythran's own comments::
 
@@ -8,7 +8,9 @@ A kernel file is plain Python.  Its exports are pythran's own comments::
 Each comment is parsed with pythran's spec parser, one comment at a time, so
 that an error names the line it is on, and checked against the ``def`` it
 names (it must exist at top level and take as many arguments as the comment
-gives types).  The result is a tuple of :class:`ExportSpec` values.
+gives types).  Each gives an :class:`ExportSpec`.  The ``#capsules``
+comments of natural kernels are capsules.natural's; the module a build
+compiles from both is capsules.generate.module's.
 
 Pythran is imported lazily: loading an already built kernel never pays for it.
 """
@@ -17,24 +19,17 @@ from __future__ import annotations
 
 import ast
 import importlib
-import io
 import logging
-import os
 import re
-import stat
 import sys
 import threading
-import tokenize
 import types
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import natural
 from .errors import CapsulesError, SpecError
 
-Constants = Mapping[str, Mapping[str, float]]
 _EXPORT = re.compile(r"^\s*#\s*pythran\s+export\b")
 # pythran reads every comment that starts like this as one of its own
 _PYTHRAN = re.compile(r"^\s*#\s*pythran")
@@ -62,20 +57,25 @@ class ExportSpec:
     source_line: str = ""
     doc: str = ""
     reads: tuple[int | None, ...] = field(default=())
-    # natural kernels (see natural.py): the generated raw function the capsule
+    # natural kernels (see natural.py): the generated adapter the capsule
     # calls, the role, what SciPy provides and the parameters passed by name
-    entry: str = ""
+    adapter: str = ""
     role: str = ""
     provided: tuple[str, ...] = ()
     parameters: tuple[str, ...] = ()
     constants: tuple[tuple[str, float], ...] = ()  # parameters fixed at build time
     # the body has no loop and calls nothing but the math module: each call
-    # is short, whatever the arguments (see adapters: no countdown for Ctrl-C)
+    # is short, whatever the arguments (see capsules.generate.straight)
     straight: bool = False
 
     def __post_init__(self) -> None:
         if len(self.types) != len(self.cxx_types):
             raise ValueError("types and cxx_types differ in length")
+
+    @property
+    def function(self) -> str:
+        """The compiled function the capsule calls: the adapter of a natural kernel, else the function itself."""
+        return self.adapter or self.name
 
     @property
     def pythran(self) -> str:
@@ -126,279 +126,26 @@ def _tuples(value: Any) -> Any:
     return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
-@dataclass(frozen=True)
-class Scan:
-    """What :func:`scan` found: the good exports and one error per bad one."""
-
-    path: str
-    exports: tuple[ExportSpec, ...]
-    errors: tuple[CapsulesError, ...]
-    source: str = ""  # what to compile: the module (rewritten if checked) and the generated adapters
-    # a line of ``source`` -> the user's line, where they differ (a checked build's rewritten module)
-    lines: Mapping[int, int] = field(default_factory=dict)
-
-    def user_line(self, line: int | None) -> int | None:
-        """The user's line for a line of :attr:`source`."""
-        return self.lines.get(line, line) if line is not None and self.lines else line
-
-
-def read_exports(
-    path: str | Path, text: str | None = None, *, checked: bool = False, constants: Constants | None = None
-) -> tuple[ExportSpec, ...]:
-    """Return the exports of a kernel file, raising the first problem found.
-
-    Raises
-    ------
-    SpecError
-        The file is missing, is not valid Python, has no export comment, or
-        an export comment is malformed or does not match its ``def``.
-    """
-    return read_scan(path, text, checked=checked, constants=constants).exports
-
-
-NOTHING_TO_BUILD = "no '#pythran export' or '#capsules' comment: nothing to build"
-
-
-def read_scan(
-    path: str | Path, text: str | None = None, *, checked: bool = False, constants: Constants | None = None
-) -> Scan:
-    """:func:`scan`, raising the first problem found (or that there is nothing to export)."""
-    result = scan(path, text, checked=checked, constants=constants)
-    if result.errors:
-        raise result.errors[0]
-    if not result.exports:
-        raise SpecError(NOTHING_TO_BUILD, path=path)
-    return result
-
-
-def scan(
-    path: str | Path, text: str | None = None, *, checked: bool = False, constants: Constants | None = None
-) -> Scan:
-    """Parse every export comment of ``path``, collecting errors instead of raising.
-
-    Natural kernels (``#capsules`` comments) are expanded into generated
-    capsules; ``checked`` selects the checked build's rewriting, ``constants``
-    fixes natural kernels' parameters at build time.  Errors that
-    make the whole file unreadable (missing file, invalid Python) are still
-    raised as :class:`SpecError`.
-    """
-    text = _read_text(path) if text is None else text
-    # CPython 3.11's ast.parse is not safe in parallel threads (builds use -j): one scan at a time
-    with _AST_LOCK:
-        return _scan(path, text, checked, constants)
-
-
-_AST_LOCK = threading.Lock()
-
-
-def _scan(path: str | Path, text: str, checked: bool, constants: Constants | None) -> Scan:
-    tree = _parse_python(text, path)
-    naturals, errors = natural.find(text, path, tree)
-    if constants:
-        naturals, problems = natural.specialize(naturals, constants)
-        errors += problems
-    division = not checked and natural.has_integer_division(tree)
-    defs = natural.functions(tree)
-    generated = natural.adapters(naturals, defs, checked=checked, division=division)
-    exports = _scan_text(text, tree, str(path), errors)
-    if generated:
-        made = _scan_text(generated, ast.parse(generated), str(path), errors)
-        exports += [_attach(spec, naturals, tree) for spec in made if spec.name.startswith(natural.PREFIX)]
-    seen: dict[str, int] = {}
-    for spec in list(exports):
-        try:
-            _check_duplicate(spec, seen)
-        except CapsulesError as err:
-            errors.append(err)
-            exports.remove(spec)
-    body, lines = text, {}
-    if checked or division:  # else the user's text is compiled as it is
-        directives = ["\n".join(line.strip() for line in block) for _, block in _export_blocks(text.splitlines())]
-        body, lines = natural.rewritten_module(text, naturals, directives, checked=checked)
-    lines = {**lines, **_adapter_lines(generated, naturals, defs, offset=len(body.splitlines()))}
-    return Scan(str(path), tuple(_merge_overloads(exports)), tuple(errors), body + generated, lines)
-
-
-def _adapter_lines(
-    generated: str, naturals: list[natural.NaturalSpec], defs: Mapping[str, ast.FunctionDef], offset: int
-) -> dict[int, int]:
-    """Each line of the generated code -> the user's line that errors there are about.
-
-    An adapter's lines are its ``#capsules`` comment's (errors there are the
-    kernel's); a twin's statements are the kernel's own statements.
-    """
-    if not generated:
-        return {}
-    comment = {spec.entry: spec.line for spec in naturals}
-    twins = {spec.twin: defs[spec.name] for spec in naturals}
-    lines = {}
-    for node in ast.parse(generated).body:
-        if isinstance(node, ast.FunctionDef) and node.name in comment:
-            lines |= {offset + line: comment[node.name]
-                      for line in range(node.lineno, (node.end_lineno or node.lineno) + 1)}
-        elif isinstance(node, ast.FunctionDef) and node.name in twins:
-            lines |= {offset + new: old for new, old in natural.twin_lines(twins[node.name], node).items()}
-    return lines
-
-
-def _scan_text(text: str, tree: ast.Module, path: str, errors: list[CapsulesError]) -> list[ExportSpec]:
-    defs = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+def exports(text: str, defs: dict[str, ast.AST], path: str, errors: list[CapsulesError]) -> list[ExportSpec]:
+    """Every export of a module's text, checked against its ``defs``; one error per bad comment into ``errors``."""
     lines = text.splitlines()
-    exports: list[ExportSpec] = []
+    found: list[ExportSpec] = []
     for lineno, block in _export_blocks(lines):
         try:
-            exports += _parse_block(block, lineno, lines, defs, path)
+            found += _parse_block(block, lineno, lines, defs, path)
         except CapsulesError as err:
             errors.append(err)
-    names = _math_names(tree)
-    return [replace(e, straight=_straight(defs[e.name], names)) for e in exports]
+    return found
 
 
-# Calls a straight kernel may make: scalar functions whose time does not
-# depend on their arguments' size; of math's, not those that run over an
-# iterable or count up to an argument.
-_SCALAR_BUILTINS = frozenset({"abs", "float", "int", "bool", "round"})
-_LOOPING_MATH = frozenset({"fsum", "prod", "dist", "sumprod", "factorial", "comb", "perm"})
-
-
-def _math_names(tree: ast.Module) -> tuple[frozenset[str], frozenset[str]]:
-    """The module's names for ``math`` itself (``import math``) and for its functions (``from math import sin``).
-
-    A name the module also binds otherwise (a ``def sin``, an assignment) is neither.
-    """
-    modules, functions, rebound = set(), set(), set()
-    for node in tree.body:
-        if isinstance(node, ast.Import):
-            modules |= {a.asname or a.name for a in node.names if a.name == "math"}
-            rebound |= {a.asname or a.name.split(".")[0] for a in node.names if a.name != "math"}
-        elif isinstance(node, ast.ImportFrom) and node.module == "math" and not node.level:
-            functions |= {a.asname or a.name for a in node.names if a.name not in _LOOPING_MATH}
-        else:
-            rebound |= _bound(node)
-    return frozenset(modules - rebound), frozenset(functions - rebound)
-
-
-def _bound(node: ast.AST) -> set[str]:
-    """The names a top-level statement binds (whatever an if or a try binds included)."""
-    names = set()
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
-            names.add(sub.id)
-        elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(sub.name)
-        elif isinstance(sub, (ast.Import, ast.ImportFrom)):
-            names |= {a.asname or a.name.split(".")[0] for a in sub.names}
-    return names
-
-
-def _straight(node: ast.AST, names: tuple[frozenset[str], frozenset[str]]) -> bool:
-    """Whether a kernel's body has no loop and calls only math functions and scalar builtins (see ExportSpec)."""
-    modules, functions = names
-    for sub in ast.walk(node):
-        if sub is not node and isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            return False
-        if isinstance(sub, (ast.For, ast.AsyncFor, ast.While, ast.comprehension)):
-            return False
-        if isinstance(sub, ast.Call):
-            f = sub.func
-            by_module = (isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id in modules
-                         and f.attr not in _LOOPING_MATH)
-            by_name = isinstance(f, ast.Name) and (f.id in functions or f.id in _SCALAR_BUILTINS)
-            if not (by_module or by_name):
-                return False
-    return True
-
-
-def _attach(spec: ExportSpec, naturals: list[natural.NaturalSpec], tree: ast.Module) -> ExportSpec:
-    """Present a generated capsule as the natural kernel it serves."""
-    nat = next(n for n in naturals if n.entry == spec.name)
-    node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == nat.name)
-    return replace(
-        spec,
-        name=nat.name,
-        entry=spec.name,
-        role=nat.role,
-        provided=nat.provided,
-        parameters=nat.runtime_parameters,
-        constants=nat.constants,
-        line=nat.line,
-        source_line=nat.source_line,
-        doc=ast.get_docstring(node) or "",
-    )
-
-
-def is_kernel_file(path: Path) -> bool:
-    """Whether ``path`` is a Python file with at least one pythran export comment."""
-    if path.suffix != ".py":
-        return False
-    try:
-        return declares_kernels(read_source(path).decode("utf-8", "replace"))
-    except SpecError:
-        return False
+def directives(text: str) -> list[str]:
+    """pythran's comments of a module, each with its continuation lines, as pythran reads them."""
+    return ["\n".join(line.strip() for line in block) for _, block in _export_blocks(text.splitlines())]
 
 
 def declares_kernels(text: str) -> bool:
     """Whether a source has a ``#pythran export`` or ``#capsules`` comment."""
     return any(_EXPORT.match(line) or natural.is_comment(line) for line in text.splitlines())
-
-
-def read_source(path: str | Path) -> bytes:
-    """A kernel file's bytes; only regular files (a FIFO or a device would block or never end).
-
-    Raises
-    ------
-    SpecError
-        The file is missing, not a regular file, or unreadable.
-    """
-    try:
-        info = os.stat(path)
-        if not stat.S_ISREG(info.st_mode):
-            raise SpecError("not a regular file (a kernel file must be a plain .py file)", path=path)
-        return Path(path).read_bytes()
-    except FileNotFoundError:
-        raise SpecError("no such kernel file", path=path) from None
-    except OSError as err:
-        raise SpecError(f"cannot read kernel file: {err.strerror}", path=path) from None
-
-
-def decode_source(data: bytes, path: str | Path) -> str:
-    """Source bytes as text, the way Python reads a module: a UTF-8 BOM or a PEP 263 coding line honoured."""
-    try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-        return data.decode(encoding)
-    except (SyntaxError, LookupError, UnicodeDecodeError) as err:
-        reason = err.reason if isinstance(err, UnicodeDecodeError) else str(err)
-        raise SpecError(
-            f"cannot decode the kernel file ({reason}); save it as UTF-8 or declare its encoding (PEP 263)",
-            path=path,
-            line=_first_bad_line(data),
-        ) from None
-
-
-def _first_bad_line(data: bytes) -> int | None:
-    """The line of the first byte that is not UTF-8, if any."""
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        return data.count(b"\n", 0, err.start) + 1
-    return None
-
-
-def _read_text(path: str | Path) -> str:
-    return decode_source(read_source(path), path)
-
-
-def _parse_python(text: str, path: str | Path) -> ast.Module:
-    if "\0" in text:  # Python before 3.12 raises ValueError for it, with no line
-        line = text.count("\n", 0, text.index("\0")) + 1
-        raise SpecError("not valid Python: source code cannot contain null bytes", path=path, line=line,
-                        source_line=text.splitlines()[line - 1].rstrip())
-    try:
-        return ast.parse(text, filename=str(path))
-    except SyntaxError as err:
-        raise SpecError(
-            f"not valid Python: {err.msg}", path=path, line=err.lineno, source_line=(err.text or "").rstrip()
-        ) from None
 
 
 def _export_blocks(lines: list[str]) -> list[tuple[int, list[str]]]:
@@ -439,8 +186,8 @@ def _import_pythran() -> None:
     # pythran.spec takes nothing from pythran.syntax but PythranSyntaxError,
     # which pythran.errors defines; importing pythran.syntax builds pythran's
     # tables of every function it supports (numpy, scipy.special, a probe for
-    # OpenMP that runs the compiler three times): 0.45 s, nine tenths of a
-    # scan.  The compiler process imports all of it anyway; the scan does not
+    # OpenMP that runs the compiler three times): most of a scan's time.  The
+    # compiler process imports all of it anyway; the scan does not
     # need it, so pythran.spec is imported with pythran.errors standing in.
     from pythran.errors import PythranSyntaxError
 
@@ -491,11 +238,16 @@ def _parse_block(
     from pythran.errors import PythranSyntaxError
 
     source_line = lines[lineno - 1].rstrip()
+    text = "\n".join(_normalise(line) for line in block)
+    where = {"path": path, "line": lineno, "source_line": source_line}
+    foreign = re.search(r"[^\x00-\x7f]+", text)
+    if foreign:  # pythran's parser fails on them with an IndexError of its own
+        raise SpecError(f"kernels take ASCII names only, as C does: rename '{foreign.group()}'", **where)
     try:
-        spec = _pythran_parse("\n".join(_normalise(line) for line in block))
+        spec = _pythran_parse(text)
     except PythranSyntaxError as err:
         message = str(err.args[0]) if err.args else "malformed export comment"
-        raise SpecError(message, path=path, line=lineno, source_line=source_line) from None
+        raise SpecError(message, **where) from None
     found = [(name, sig, True) for name, sig in spec.capsules.items()]
     found += [(name, sig, False) for name, sigs in spec.functions.items() for sig in sigs or [()]]
     return [_make_spec(name, sig, capsule, lineno, source_line, defs, path) for name, sig, capsule in found]
@@ -517,7 +269,7 @@ def _make_spec(
     if node is None:
         hint = _closest(name, defs)
         raise SpecError(f"export names '{name}', but the file has no top-level 'def {name}'{hint}", **where)
-    params = _params(node, name, len(sig), capsule, where)
+    params = _def_params(node, name, len(sig), capsule, where)
     return ExportSpec(
         name=name,
         types=tuple(pytype_to_pretty_type(t) for t in sig),
@@ -539,7 +291,7 @@ def _closest(name: str, defs: dict[str, ast.AST]) -> str:
     return f" (did you mean '{match[0]}'?)" if match else ""
 
 
-def _params(node: Any, name: str, ntypes: int, capsule: bool, where: dict) -> tuple[str, ...]:
+def _def_params(node: Any, name: str, ntypes: int, capsule: bool, where: dict) -> tuple[str, ...]:
     args = node.args
     if args.vararg or args.kwarg or args.kwonlyargs:
         raise SpecError(f"'{name}' takes *args, **kwargs or keyword-only arguments, which pythran cannot export", **where)
@@ -570,18 +322,23 @@ def _reads(node: ast.AST, param: str) -> int | None:
     return need if used else None
 
 
-def _check_duplicate(spec: ExportSpec, seen: dict[str, int]) -> None:
-    if not spec.capsule:
-        return
-    first = seen.setdefault(spec.name, spec.line)
-    if first != spec.line:
-        raise SpecError(
-            f"capsule '{spec.name}' is exported twice (first at line {first}); a capsule has exactly one signature",
-            **spec.where(),
-        )
+def unique(exports: list[ExportSpec], errors: list[CapsulesError]) -> list[ExportSpec]:
+    """The exports without a capsule exported twice: one error each into ``errors`` (a capsule has one signature)."""
+    seen: dict[str, int] = {}
+    kept = []
+    for spec in exports:
+        first = seen.setdefault(spec.name, spec.line) if spec.capsule else spec.line
+        if first != spec.line:
+            errors.append(SpecError(
+                f"capsule '{spec.name}' is exported twice (first at line {first}); a capsule has exactly one signature",
+                **spec.where(),
+            ))
+        else:
+            kept.append(spec)
+    return kept
 
 
-def _merge_overloads(exports: list[ExportSpec]) -> list[ExportSpec]:
+def merge_overloads(exports: list[ExportSpec]) -> list[ExportSpec]:
     """Keep one entry per plain export name (its first overload); capsules as they are."""
     out: list[ExportSpec] = []
     names: set[tuple[str, bool]] = set()

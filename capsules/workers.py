@@ -1,17 +1,17 @@
 """build (stage 5, its processes): the compiler processes, forked from a server that imported pythran once.
 
 Each module compiles in its own process, which needs most of pythran
-imported first: half a second of a core.  A *server* (``capsules/_compile.py
+imported first: half a second of a core.  A *server* (``capsules/child/__main__.py
 --serve``) pays for that once: it imports pythran, then forks one process per
 build request, each starting from that state as a process started for its
 build alone would, and reports when it ends.  A batch (``capsules build
 kernels/``) imports pythran once instead of once per module, and its
 builds never wait for an import after the first.
 
-The server is started early, so that its import overlaps other work: the
-command's own imports (``capsules build`` starts one before anything else),
-the parent's scan of the kernel file, or the time between two edits of a
-cell in a notebook.  It serves only the process that started it, and only
+The server is started by the first build, before that build scans its
+kernel file, so that its import overlaps the scan, the other builds of a
+batch, or the time between two edits of a cell in a notebook (nothing
+starts one at ``import capsules``).  It serves only the process that started it, and only
 while the environment is the one it was started with (the compiler, its
 flags and pythran's configuration come from there); otherwise it is stopped
 and a new one started.  It ends when the batch that wanted it ends, and at
@@ -38,7 +38,8 @@ from pathlib import Path
 
 from .errors import BuildError
 
-_CHILD = str(Path(__file__).with_name("_compile.py"))
+# the compiler process (capsules/child/__init__.py)
+CHILD = str(Path(__file__).with_name("child") / "__main__.py")
 # The server forks: with one thread (NumPy's BLAS starts a pool at import), a
 # forked process has every lock of the server in the state it saw it in.
 _ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -117,7 +118,7 @@ class _Request:
 
 
 class _Server:
-    """A process that imported pythran and forks a process per build (capsules/_compile.py ``serve``)."""
+    """A process that imported pythran and forks a process per build (capsules/child/server.py)."""
 
     def __init__(self, command: tuple[str, ...]) -> None:
         self.process = _start([*command[:3], "--serve", *command[3:]], stdout=subprocess.PIPE,
@@ -278,33 +279,6 @@ def take() -> Process | subprocess.Popen:
     return process
 
 
-def start_for_the_command() -> None:
-    """For ``capsules build`` (and ``demo``), start a compiler server before the package's own imports.
-
-    The command spends its first 0.15 s importing NumPy, SciPy and capsules
-    before it reaches a build; the server spends its first 0.35 s importing
-    pythran.  Started first, its import overlaps theirs.  Unused (every
-    module up to date, or a mistyped command), it is stopped at exit.
-    """
-    argv = getattr(sys, "argv", None) or [""]
-    if not FORKS or not _the_command(argv[0]) or argv[1:2] not in (["build"], ["demo"]):
-        return
-    try:
-        server = _Server(_command())
-    except (BuildError, OSError):
-        return  # the build starts its own, and reports what is wrong
-    with _LOCK:
-        _SERVERS.append(server)
-
-
-def _the_command(program: str) -> bool:
-    """Whether this process is the capsules command: its console script, or ``python -m capsules``."""
-    if program == "-m":  # while python -m imports the package, before its __main__ runs
-        given = getattr(sys, "orig_argv", [])
-        return "-m" in given and given[given.index("-m") + 1 : given.index("-m") + 2] == [__package__]
-    return Path(program).name == "capsules"
-
-
 def more_expected() -> bool:
     """Whether more builds are expected soon (a batch, or an interactive session)."""
     with _LOCK:
@@ -393,7 +367,7 @@ def _command() -> tuple[str, ...]:
     spec = importlib.util.find_spec("pythran")
     if spec is None or spec.origin is None:
         raise BuildError("pythran is not installed in this environment; pip install pythran")
-    return (sys.executable, "-I", _CHILD, str(Path(spec.origin).resolve().parent.parent))
+    return (sys.executable, "-I", CHILD, str(Path(spec.origin).resolve().parent.parent))
 
 
 def _stop(server: _Server) -> None:

@@ -157,3 +157,68 @@ def test_a_shared_cache_others_can_write_is_refused(built, tmp_path, monkeypatch
     monkeypatch.setenv("CAPSULES_CACHE_PATH", str(shared))
     with pytest.raises(capsules.CacheError, match="writable by others"):
         capsules.load(mod.path, cache=tmp_path / "own", build=False)
+
+
+def _crafted(shipment: ship.Shipment, **fields: object) -> bytes:
+    """A pickle of ``shipment`` with ``fields`` changed, as a hand-made one would be: never validated when made."""
+    crafted = object.__new__(ship.Shipment)
+    for field in dataclasses.fields(ship.Shipment):
+        object.__setattr__(crafted, field.name, fields.get(field.name, getattr(shipment, field.name)))
+
+    class Payload:
+        def __reduce__(self):
+            return ship.receive, (crafted,)
+
+    return pickle.dumps(Payload())
+
+
+@pytest.mark.compile
+@pytest.mark.parametrize(
+    "fields",
+    [
+        lambda s: {"key": "../../ESCAPED", "entry": {**s.entry, "key": "../../ESCAPED"}},
+        lambda s: {"binaries": {"../../ESCAPED": b"x"}},
+        lambda s: {"path": "../../ESCAPED/\0", "source": b"x"},
+        lambda s: {"key": 7},
+    ],
+    ids=["key", "variant-name", "path", "key-type"],
+)
+def test_a_crafted_pickle_is_refused_when_unpickled(built, tmp_path, monkeypatch, fields):
+    _, mod = built
+    payload = _crafted(ship.pack(mod), **fields(ship.pack(mod)))
+    worker = tmp_path / "worker" / "a" / "b"
+    monkeypatch.setenv("CAPSULES_CACHE", str(worker))
+    with pytest.raises(capsules.CacheError):
+        pickle.loads(payload)
+    assert sorted(p.name for p in (tmp_path / "worker").rglob("*") if "ESCAPED" in p.name) == []
+    assert not (tmp_path / "worker" / "a" / "ESCAPED").exists() and not (tmp_path / "ESCAPED").exists()
+
+
+@pytest.mark.compile
+@pytest.mark.skipif(not hasattr(os, "chown") or os.getuid() != 0, reason="giving a file to another group needs root")
+def test_a_shared_cache_its_group_can_write_is_refused(built, tmp_path, monkeypatch):
+    shared, mod = built
+    import grp
+
+    try:
+        nogroup = grp.getgrnam("nogroup").gr_gid
+    except KeyError:
+        pytest.skip("this system has no 'nogroup' group")
+    os.chown(mod.entry.directory, 0, nogroup)
+    mod.entry.directory.chmod(0o770)
+    monkeypatch.setenv("CAPSULES_CACHE_PATH", str(shared))
+    with pytest.raises(capsules.CacheError, match="writable by others"):
+        capsules.load(mod.path, cache=tmp_path / "own", build=False)
+
+
+@pytest.mark.compile
+def test_a_folder_above_the_cache_others_can_write_is_refused_unless_sticky(built, tmp_path):
+    cache, mod = built
+    try:
+        tmp_path.chmod(0o777)
+        with pytest.raises(capsules.CacheError, match=f"{tmp_path}, above {cache}, is writable by others"):
+            capsules.load(mod.path, cache=cache, build=False)
+        tmp_path.chmod(0o1777)  # like /tmp: no one may rename what they do not own
+        assert capsules.load(mod.path, cache=cache, build=False).f.signature == mod.f.signature
+    finally:
+        tmp_path.chmod(0o700)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,7 +27,7 @@ def test_list_shows_exact_signatures(capsys):
 
 def test_list_shows_plain_exports(write_kernel, capsys):
     path = write_kernel("#pythran export norm2(float64[:])\ndef norm2(v):\n    return (v * v).sum()\n")
-    assert main(["list", str(path)]) == 0
+    assert main(["list", "--wide", str(path)]) == 0
     assert "kernel.norm2  norm2(float64[:])  (Python function, not a capsule)" in capsys.readouterr().out
 
 
@@ -93,3 +98,100 @@ def test_cli_imports_stay_light():
     code = "import sys, capsules.cli; print(sorted(m for m in ('capsules.demo', 'scipy.ndimage') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_list_fits_100_columns_unless_wide(capsys):
+    examples = KERNELS.parent / "examples"
+    assert main(["list", str(KERNELS), str(examples)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(map(len, lines)) <= 100
+    assert "    accepted by: quad, dblquad, tplquad, nquad" in lines
+    assert "    pythran export: fib(int)" in lines
+    assert main(["list", "--wide", str(KERNELS), str(examples)]) == 0
+    wide = capsys.readouterr().out.splitlines()
+    assert max(map(len, wide)) > 100 and any(line.startswith("arrays.fib ") and "fib(int)" in line for line in wide)
+
+
+DECORATED = """
+import capsules
+
+
+@capsules.integrand("x; a")
+def scaled(x, a):
+    return a * x
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A project with kernels at several depths, a decorated script, and folders a scan must skip."""
+    kernel = "#capsules integrand f(x)\ndef f(x):\n    return {} * x\n"
+    for folder in ("pkg/sub", ".hidden", "venv", "pkg/__pycache__", "notes"):
+        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+    (tmp_path / "top.py").write_text(kernel.format(1.0))
+    (tmp_path / "pkg" / "sub" / "deep.py").write_text(kernel.format(2.0))
+    (tmp_path / "pkg" / "deco.py").write_text(DECORATED)
+    (tmp_path / "pkg" / "plain.py").write_text("def helper():\n    return 1\n")
+    # a decorator of the same name from elsewhere is not capsules'
+    (tmp_path / "pkg" / "other.py").write_text("from mylib import filter\n\n@filter\ndef g():\n    pass\n")
+    for skipped in (".hidden", "venv", "pkg/__pycache__"):
+        (tmp_path / skipped / "k.py").write_text(kernel.format(3.0))
+    (tmp_path / "venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    return tmp_path
+
+
+def test_folders_are_searched_recursively_for_every_kind_of_kernel(project, capsys):
+    assert main(["check", str(project)]) == 0
+    assert capsys.readouterr().out == "ok: 3 capsule(s) in 3 file(s)\n"
+    assert main(["list", str(project)]) == 0
+    out = capsys.readouterr().out
+    assert {line.split()[0] for line in out.splitlines()[1:] if not line.startswith(" ")} == {
+        "top.f", "deep.f", "deco.scaled"
+    }
+
+
+def test_a_folder_with_nothing_to_build_says_so(project, capsys):
+    for command in ("check", "list", "build"):
+        assert main([command, str(project / "notes")]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"{project / 'notes'}: no kernel file in this folder or below")
+
+
+@pytest.mark.compile
+def test_clean_removes_only_the_builds_of_the_given_sources(project, tmp_path, capsys):
+    cache = str(tmp_path / "cache")
+    assert main(["build", str(project), "--cache", cache]) == 0
+    assert "3 module(s), 3 compiled" in capsys.readouterr().out
+    assert main(["clean", str(project / "pkg"), "--cache", cache]) == 0
+    assert f"removed 2 build(s) from {tmp_path / 'cache'} made from {project / 'pkg'}" in capsys.readouterr().out
+    assert main(["build", str(project), "--cache", cache]) == 0
+    assert "3 module(s), 2 compiled" in capsys.readouterr().out
+    (project / "top.py").unlink()  # a deleted file's builds can still be cleaned
+    assert main(["clean", str(project / "top.py"), "--cache", cache]) == 0
+    assert "removed 1 build(s)" in capsys.readouterr().out
+
+
+@contextmanager
+def _read_only(folder: Path) -> Iterator[None]:
+    """``folder``'s entries cannot be removed: its mode for a user, the immutable attribute for root."""
+    if os.getuid() != 0:
+        folder.chmod(0o500)
+        undo = ["chmod", "700", str(folder)]
+    elif shutil.which("chattr") and subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0:
+        undo = ["chattr", "-i", str(folder)]
+    else:
+        pytest.skip("root removes files from read-only folders, and chattr +i is not available here")
+    try:
+        yield
+    finally:
+        subprocess.run(undo, check=True)
+
+
+@pytest.mark.compile
+def test_clean_of_a_read_only_cache_says_it_removed_nothing(tmp_path, capsys):
+    cache = tmp_path / "cache"
+    assert main(["build", str(KERNELS / "integrands.py"), "--cache", str(cache)]) == 0
+    with _read_only(cache / "v1"):
+        assert main(["clean", "--cache", str(cache)]) == 1
+        assert "cannot remove" in capsys.readouterr().err
+    assert len(list((cache / "v1").glob("*/entry.json"))) == 1

@@ -9,6 +9,7 @@ import importlib.util
 import itertools
 import math
 import multiprocessing
+import os
 import pickle
 import subprocess
 import sys
@@ -418,3 +419,69 @@ def test_lift_keeps_line_numbers() -> None:
     ]
     moved = lifted.relocate(capsules.SpecError("bad", path="gen.py", line=10), "gen.py")
     assert (moved.path, moved.line, moved.source_line) == ("t.py", 8, "def k(x, a):")
+
+
+def test_load_of_a_decorated_script_says_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "deco.py"
+    path.write_text("import capsules\n\n\n@capsules.integrand('x; a')\ndef k(x, a):\n    return a * x\n")
+    with pytest.raises(capsules.SpecError, match=r"import the script and call kernel.lowlevel\(\)") as caught:
+        capsules.load(path, cache=tmp_path / "cache")
+    assert str(caught.value).startswith(f"{path}:4: ") and f"capsules build {path}" in str(caught.value)
+
+
+def test_a_lambda_is_refused_when_decorating(script: Callable[..., ModuleType]) -> None:
+    with pytest.raises(capsules.SpecError, match="a lambda cannot be compiled") as caught:
+        script("import capsules\nk = capsules.integrand('x; a')(lambda x, a: a * x)\n")
+    assert caught.value.line == 2
+
+
+def test_a_kernel_decorated_twice_is_refused(script: Callable[..., ModuleType]) -> None:
+    with pytest.raises(capsules.SpecError, match="'k' is decorated twice") as caught:
+        script("""
+            import capsules
+
+
+            @capsules.integrand("x; a")
+            @capsules.integrand("x; a")
+            def k(x, a):
+                return a * x
+        """)
+    assert caught.value.line == 4
+
+
+def test_a_body_edited_after_import_is_refused_not_compiled(script: Callable[..., ModuleType], cache_dir: Path) -> None:
+    module = script("import capsules\n\n\n@capsules.integrand('x; a')\ndef k(x, a):\n    return a * x\n")
+    path = Path(module.__file__)
+    path.write_text(path.read_text().replace("return a * x", "return a * x * 10"))  # the same lines
+    with pytest.raises(capsules.SpecError, match="the source of 'k' changed since it was defined") as caught:
+        module.k.build(cache_dir)
+    assert str(caught.value).startswith(f"{path}:4: ")
+
+
+def test_a_kernel_typed_at_the_interactive_prompt_says_it_cannot_be_read() -> None:
+    # Python 3.13's prompt names each input <python-input-N> and keeps only its own text
+    code = """
+import linecache
+import capsules
+
+source = '@capsules.integrand("x")\\ndef f(x):\\n    return math.cos(x)\\n'
+linecache.cache["<python-input-2>"] = (len(source), None, source.splitlines(True), "<python-input-2>")
+exec(compile(source, "<python-input-2>", "exec"))
+try:
+    f.lowlevel()
+except capsules.SpecError as err:
+    print(err)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.startswith("<python-input-2>:1: cannot read the source of 'f'"), done.stdout + done.stderr
+
+
+def test_an_error_when_decorating_shows_the_users_line_and_no_capsules_internals(tmp_path: Path) -> None:
+    path = tmp_path / "deco.py"
+    path.write_text("import capsules\n\n\n@capsules.integrand('x, y; a')\ndef k(x, a):\n    return a * x\n")
+    done = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=False)
+    lines = done.stderr.splitlines()
+    assert lines[-1].startswith(f"capsules.errors.SpecError: {path}:4: 'k' takes (x, a)")
+    assert f'File "{path}", line 4' in done.stderr
+    # one frame of capsules' at most: the decorator that raised, not the checks behind it
+    assert sum('File "' in line and "capsules" + os.sep in line for line in lines) <= 1, done.stderr

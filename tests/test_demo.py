@@ -11,7 +11,7 @@ import pytest
 from capsules import demo
 from capsules.build import kernel_files
 from capsules.cli import main
-from capsules.spec import scan
+from capsules.generate.module import scan
 
 KERNELS = Path(__file__).resolve().parent.parent / "kernels"
 ROW = re.compile(r"^(?P<step>.+?)\s{2,}(?P<result>\S+(?: image)?)\s+(?P<error>\d\.\de[+-]\d+)\s+"

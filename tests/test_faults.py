@@ -20,10 +20,10 @@ import pytest
 from scipy import integrate
 
 import capsules
-from capsules import adapters
+from capsules.generate import entries, runtime
 from capsules.build import plan
 from capsules.signatures import match
-from capsules.spec import read_exports
+from capsules.generate.module import read_exports
 
 pytestmark = pytest.mark.compile
 
@@ -151,12 +151,12 @@ def test_default_build_passes_bare_pointers(write_kernel):
     """The length of each pointer, and user_data's header, are the checked build's alone."""
     path = write_kernel(OUT_OF_BOUNDS.lstrip(), "pointers.py")
     exports = [(s, match(s)) for s in read_exports(path) if s.capsule]
-    default = adapters.generate(exports, "pointers.py")
-    checked = adapters.generate(exports, "pointers.py", checked=True)
+    default = entries.source(exports, "pointers.py")
+    checked = entries.source(exports, "pointers.py", checked=True)
     assert "pythonic::types::pointer<double>{reinterpret_cast<double*>(a1)}" in default
     assert "user_data_items" not in default and "user_data_items" in checked
-    assert "PYTHONIC_TYPES_POINTER_HPP" not in adapters.prologue()
-    assert "PYTHONIC_TYPES_POINTER_HPP" in adapters.prologue(checked=True)
+    assert "PYTHONIC_TYPES_POINTER_HPP" not in runtime.prologue()
+    assert "PYTHONIC_TYPES_POINTER_HPP" in runtime.prologue(checked=True)
 
 
 def test_checked_user_data_carries_its_length(cache_dir, write_kernel):
@@ -169,7 +169,7 @@ def test_checked_user_data_carries_its_length(cache_dir, write_kernel):
         assert integrate.quad(callable_, 0, 1)[0] == pytest.approx(2.0)
         if checked:  # two int64 in front of the values: the magic number and how many there are
             header = (ctypes.c_int64 * 2).from_address(data.ctypes.data - 16)
-            assert list(header) == [adapters.USER_DATA_MAGIC, 3] and data.ctypes.data % 16 == 0
+            assert list(header) == [runtime.user_data_header()[0], 3] and data.ctypes.data % 16 == 0
 
 
 # Allocations no memory can hold.
@@ -329,3 +329,29 @@ def test_a_full_disk_is_reported_as_such_and_publishes_nothing(small_disk, tmp_p
 
     (small_disk / "filler").unlink()
     capsules.build([path], cache=cache)  # with room again, the same cache builds
+
+
+FAILING_COMPILERS = {
+    # a compiler that fails and says nothing: the log's first line is its command
+    "silent": ("exit 1\n", "exited with status 1 and printed nothing"),
+    "a flag refused": ("echo \"cc1plus: error: unrecognized command-line option '-fbogus'\"\nexit 1\n",
+                       "cc1plus: error: unrecognized command-line option '-fbogus'"),
+}
+
+
+@pytest.mark.parametrize("case", FAILING_COMPILERS)
+def test_a_failing_compiler_shows_its_first_error_once_and_no_command(tmp_path, case):
+    script, shown = FAILING_COMPILERS[case]
+    compiler = tmp_path / "failing-c++"
+    compiler.write_text("#!/bin/sh\n" + script)
+    compiler.chmod(0o755)
+    kernels = Path(__file__).resolve().parent.parent / "kernels"
+    done = subprocess.run(
+        [sys.executable, "-m", "capsules", "build", str(kernels / "filters.py"), "--cache", str(tmp_path / "c")],
+        env={**os.environ, "CXX": str(compiler)}, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False,
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.count(shown) == 1, done.stderr  # filters.py compiles in two parts: one error is enough
+    assert "-DNDEBUG" not in done.stderr  # no command line
+    assert "pythran:" not in done.stderr  # pythran's checker is not asked why a compiler would not start
+    assert max(map(len, done.stderr.splitlines())) <= 200 + len(str(tmp_path)) + 40

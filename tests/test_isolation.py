@@ -113,7 +113,7 @@ def test_cli_in_a_hostile_project_root(hostile_dir, tmp_path):
 
 
 def test_other_compilers_get_gccs_layout_flags_as_they_take_them():
-    from capsules._compile import _for_other_compilers
+    from capsules.child.commands import _for_other_compilers
 
     flags = ["-O3", "-funroll-loops", "--param=max-unrolled-insns=24", "-falign-loops=32:16:16",
              "--param=align-loop-iterations=8", "-fno-plt", "--param=other=1"]

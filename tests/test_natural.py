@@ -15,7 +15,7 @@ import pytest
 from scipy import integrate, ndimage
 
 import capsules
-from capsules.spec import read_exports
+from capsules.generate.module import read_exports
 
 pytestmark = pytest.mark.compile
 
@@ -122,6 +122,14 @@ def test_parameters_are_checked_before_scipy_runs(load_kernel, call, fragment):
     assert str(info.value).startswith(f"{kernel.spec.path}:13: ")
 
 
+def test_a_parameter_listed_with_the_variables_gets_a_hint(write_kernel, cache_dir):
+    path = write_kernel("#capsules integrand f(x, a)\ndef f(x, a):\n    return a * x\n")
+    kernel = capsules.load(path, cache=cache_dir).f
+    with pytest.raises(capsules.UserDataError, match=re.escape("unexpected a; a is listed before ';'")) as info:
+        kernel.lowlevel(a=2.0)
+    assert str(info.value).endswith("did you mean 'f(x; a)'?")
+
+
 def test_raw_kernel_refuses_parameters_by_name(load_kernel):
     with pytest.raises(capsules.UserDataError, match="raw kernel"):
         load_kernel("integrands").f.lowlevel(c=1.0)
@@ -135,6 +143,8 @@ def test_raw_kernel_refuses_parameters_by_name(load_kernel):
         ("#capsules filter f(a, b)\ndef f(a, b):\n    return a\n", "a filter takes 1 argument(s) before ';'"),
         ("#capsules filter g(w)\ndef f(w):\n    return w\n", "no top-level 'def g'"),
         ("#capsules filter f w\ndef f(w):\n    return w\n", "expected '#capsules ROLE name("),
+        ("#capsules integrand \u0192(x)\ndef \u0192(x):\n    return x\n", "ASCII names only, as C does: rename '\u0192'"),
+        ("#pythran export capsule \u0192(float64)\ndef \u0192(x):\n    return x\n", "ASCII names only"),
     ],
 )
 def test_bad_role_comment_is_located(write_kernel, comment, fragment):
@@ -162,6 +172,7 @@ SCRIPT = textwrap.dedent(
         "divides": lambda: integrate.quad(mod.divides.lowlevel(k=0.0), 0, 1),
         "asserts": lambda: ndimage.generic_filter(image, mod.asserts.lowlevel(), size=3),
         "blows_up": lambda: ndimage.generic_filter(image, mod.blows_up.lowlevel(), size=3),
+        "int32_division": lambda: integrate.quad(mod.int32_division.lowlevel(), 0, 1),
     }}
     outcome = {{}}
     try:
@@ -171,7 +182,7 @@ SCRIPT = textwrap.dedent(
         kernel_error = err if isinstance(err, capsules.KernelError) else err.__cause__
         outcome = {{"raised": type(err).__name__, "kernel_error": str(kernel_error),
                     "is_kernel_error": isinstance(kernel_error, capsules.KernelError),
-                    "original": type(kernel_error.__cause__).__name__}}
+                    "original": type(kernel_error.__cause__).__name__, "cause": str(kernel_error.__cause__)}}
     # the process and the kernels stay usable
     outcome["after"] = integrate.quad(mod.raises.lowlevel([2.0]), 0, 1)[0]
     outcome["identity"] = bool(np.array_equal(
@@ -217,6 +228,25 @@ def test_kernel_errors_do_not_end_the_process(risky_builds, variant, case, raise
     assert outcome["original"] == original
     assert outcome["kernel_error"].startswith(f"risky.py:{line}: '{case}' raised {original}")
     assert outcome["after"] == pytest.approx(0.5) and outcome["identity"]
+
+
+@pytest.mark.parametrize(
+    ("variant", "case", "message"),
+    [
+        # pythran's exceptions reach Python with their own text, not as their argument tuple prints
+        ("default", "raises", "x beyond the limit"),
+        ("checked", "asserts", "window starts too high"),
+        # a view out of range names the index and the length, as checked pointers do
+        ("checked", "far_reach", "window[12] is out of range (window has 9 items)"),
+        # an int32 divided by zero: ZeroDivisionError in every build, not SIGILL
+        ("default", "int32_division", "integer division or modulo by zero"),
+        ("checked", "int32_division", "integer division or modulo by zero"),
+    ],
+)
+def test_kernel_errors_say_what_python_would(risky_builds, variant, case, message):
+    outcome = _run_risky(risky_builds, variant, case)
+    assert outcome["cause"] == message
+    assert outcome["kernel_error"].endswith(f"raised {outcome['original']}: {message}")
 
 
 def test_checked_build_has_its_own_cache_entry(cache_dir):

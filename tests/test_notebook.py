@@ -102,6 +102,8 @@ ERRORS = {
                   "must return a number"),
     "refused": ("import capsules\nLIST = [1.0]\n@capsules.integrand('x; a')\ndef bad(x, a):\n    return LIST[0]\n", 2,
                 "not a number or a tuple of numbers"),
+    "syntax": ("import math\n#capsules integrand bad(x; a)\ndef bad(x, a)\n    return x\n", 3, "not valid Python"),
+    "nul": ("x = 1\n\0garbage\n", 2, "null bytes"),
 }
 
 
@@ -119,9 +121,21 @@ def test_errors_show_the_cells_lines(shell: Any, case: str, capsys: pytest.Captu
     assert f"In[{count}]:{line}:" in text and "Traceback" not in text  # the located message, not capsules' frames
 
 
-def test_bad_option(shell: Any) -> None:
-    result = run(shell, "%%capsules --fast\n#capsules integrand k(x)\ndef k(x):\n    return x\n")
+@pytest.mark.parametrize("options", ["--fast", "--cache 'unclosed"])
+def test_bad_option(shell: Any, options: str) -> None:
+    result = run(shell, f"%%capsules {options}\n#capsules integrand k(x)\ndef k(x):\n    return x\n")
     assert "the options are --checked, --portable, --cache DIR" in str(result.error_in_exec)
+
+
+def test_a_kernel_failing_at_run_time_names_its_cell(shell: Any) -> None:
+    cell = "%%capsules\n#capsules integrand fails(x)\ndef fails(x):\n    if x > 0.5:\n        raise ValueError('too far')\n    return x\n"
+    built = run(shell, cell)
+    assert built.error_in_exec is None
+    count = built.execution_count
+    result = run(shell, "from scipy import integrate\nintegrate.quad(fails.lowlevel(), 0, 1)")
+    cause = result.error_in_exec.__cause__
+    assert isinstance(cause, capsules.KernelError)
+    assert str(cause).startswith(f"In[{count}]:1: 'fails' raised ValueError")
 
 
 def test_quickstart_notebook_runs_in_a_jupyter_kernel(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:

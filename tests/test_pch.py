@@ -19,7 +19,7 @@ KERNEL = ROOT / "kernels" / "integrands.py"
 
 
 def _gcc() -> bool:
-    from capsules._compile import _is_gcc
+    from capsules.child.protocol import is_gcc as _is_gcc
 
     return _is_gcc(shutil.which("c++") or "c++")
 
@@ -80,7 +80,7 @@ def test_only_the_last_used_modules_headers_are_kept(tmp_path: Path) -> None:
     # 45 to 140 MB each: a new one replaces the least recently used beyond the limit
     import os
 
-    from capsules._compile import MODULE_PCH_NAME, PCH_NAME, _evict
+    from capsules.child.pch import MODULE_PCH_NAME, PCH_NAME, _evict
 
     for age, name in enumerate(["a", "b", "c", "d"]):
         folder = tmp_path / name
@@ -119,7 +119,7 @@ def test_a_batch_makes_them_with_its_first_build(private_cache: capsules.Cache, 
 def test_headers_made_meanwhile_are_not_made_again(tmp_path: Path) -> None:
     # builds of a batch that started before the first made them each find them missing; the first to finish makes
     # them, and the others, finishing later, must not make them again (1 s of a core each, beside the batch's work)
-    from capsules._compile import PCH_HEADER, PCH_NAME, _make_later
+    from capsules.child.pch import PCH_HEADER, PCH_NAME, _make_later
 
     (tmp_path / f"{PCH_NAME}.gch").write_bytes(b"made")
     _make_later(tmp_path, PCH_NAME, PCH_HEADER, ["c++"], now=True)

@@ -10,8 +10,24 @@ import pytest
 from scipy import LowLevelCallable, integrate, ndimage
 
 from capsules.errors import SignatureError
-from capsules.signatures import FORMS, forms_for, match, spellings
-from capsules.spec import read_exports
+from capsules.signatures import FORMS, Form, match
+from capsules.generate.module import read_exports
+
+# Other spellings SciPy's C code lists for the same ABI (npy_intp is
+# intptr_t; 'long' and 'long long' are accepted where they have its size).
+INTP_SPELLINGS = ("npy_intp", "intptr_t", "long", "long long")
+
+
+def forms_for(target: str) -> tuple[Form, ...]:
+    """Every form a SciPy function accepts (for example ``forms_for("quad")``)."""
+    return tuple(f for f in FORMS if target in f.targets)
+
+
+def spellings(form: Form) -> tuple[str, ...]:
+    """Every string SciPy accepts for ``form``: npy_intp has several names."""
+    if "npy_intp" not in form.text:
+        return (form.text,)
+    return tuple(form.text.replace("npy_intp", s) for s in INTP_SPELLINGS)
 
 ROOT = Path(__file__).resolve().parent.parent
 

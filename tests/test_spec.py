@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from capsules.errors import SpecError
-from capsules.spec import ExportSpec, read_exports, scan
+from capsules.generate.module import read_exports, scan
+from capsules.spec import ExportSpec
 
 
 def test_reads_capsules_and_plain_exports(write_kernel):
@@ -114,7 +115,7 @@ def test_scans_in_parallel_threads_agree_with_serial_scans():
 # then import the rest of pythran as its compiler process would.
 FRESH_SCAN = """
 import sys
-from capsules.spec import scan
+from capsules.generate.module import scan
 found = scan(sys.argv[1])
 print(len(found.exports), len(found.errors), "pythran.tables" in sys.modules)
 import pythran.errors, pythran.spec, pythran.syntax

@@ -999,3 +999,12 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def test_a_function_imported_from_scipy_special_that_pythran_lacks_points_to_math(write_kernel, cache_dir):
+    path = write_kernel("import math\nfrom scipy.special import erf\n\n\n#capsules integrand f(x)\ndef f(x):\n"
+                        "    return erf(x)\n")
+    with pytest.raises(capsules.BuildError) as info:
+        capsules.load(path, cache=cache_dir)
+    assert str(info.value).startswith(f"{path}:2: pythran does not compile 'scipy.special.erf': use math.erf "
+                                      "instead; docs/special-functions.md lists what it compiles")

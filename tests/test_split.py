@@ -15,8 +15,9 @@ import pytest
 from scipy import integrate, ndimage
 
 import capsules
-from capsules import adapters, workers
-from capsules._compile import _in_parts, _part_specs
+from capsules import workers
+from capsules.child.cxx import _in_parts, _part_specs
+from capsules.generate import entries
 
 MODULE = """
 from math import exp, sin, sqrt
@@ -186,16 +187,16 @@ def test_a_kernel_that_fails_in_its_part_is_located(write_kernel, tmp_path: Path
 
 
 def test_partition_puts_the_heaviest_kernel_on_the_lightest_part() -> None:
-    assert adapters.partition([10, 1, 1, 8], 2) == [0, 1, 1, 1]
-    assert adapters.partition([3, 3, 3], 5) == [0, 1, 2]  # never more parts than kernels
-    assert adapters.partition([4, 4, 4, 4], 2) == [0, 1, 0, 1]
-    assert adapters.partition([7], 3) == [0]
+    assert entries.partition([10, 1, 1, 8], 2) == [0, 1, 1, 1]
+    assert entries.partition([3, 3, 3], 5) == [0, 1, 2]  # never more parts than kernels
+    assert entries.partition([4, 4, 4, 4], 2) == [0, 1, 0, 1]
+    assert entries.partition([7], 3) == [0]
 
 
 def test_generated_entries_name_their_part_only_when_split() -> None:
-    whole = adapters.generate([], "k.py")
+    whole = entries.source([], "k.py")
     assert "#if !defined(CAPSULES_PART)" not in whole
-    split = adapters.generate([], "k.py", parts=[])
+    split = entries.source([], "k.py", parts=[])
     assert "#if !defined(CAPSULES_PART) || CAPSULES_PART == 0\n" in split  # the exports function: part 0
 
 

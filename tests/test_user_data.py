@@ -61,3 +61,9 @@ def test_a_natural_parameter_float64_cannot_hold_is_refused(kernels):
         kernels["natural"].g.lowlevel(a=2**53 + 1)
     result, _ = integrate.quad(kernels["natural"].g.lowlevel(a=2**53), 0, 1)
     assert result == pytest.approx(2.0**52, rel=1e-14)
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64"])
+def test_a_fraction_for_an_integer_kernel_names_the_value(kernels, dtype):
+    with pytest.raises(capsules.UserDataError, match=rf"not 1\.5, which is not a whole number: the kernel reads {dtype}"):
+        kernels[dtype].f.lowlevel(user_data=[2.0, 1.5])

@@ -26,10 +26,11 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from .. import build
 from .._version import __version__
-from ..cache import Cache, Entry, cpu_id, read_only_lookup, toolchain, write_file
+from ..cache import Cache, Entry, read_only_lookup, write_file
 from ..errors import BuildError
+from ..failures import summarize
+from ..key import cpu_id, toolchain
 
 SOURCES = ("quadpack.hpp", "driver.cpp")
 BINARY = "capsules_quadpack.so"
@@ -198,7 +199,7 @@ def compile_into(folder: Path) -> None:
     if done.returncode != 0:
         raise BuildError(
             f"the C++ compiler failed on capsules' QUADPACK driver (exit {done.returncode})",
-            summary=build.summarize(done.stdout + done.stderr),
+            summary=summarize(done.stdout + done.stderr),
         )
 
 

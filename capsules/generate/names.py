@@ -1,0 +1,30 @@
+"""The names of what capsules generates beside the user's code: one prefix, which no user name starts with."""
+
+from __future__ import annotations
+
+PREFIX = "_capsules_"
+
+
+def adapter(kernel: str) -> str:
+    """The generated function SciPy's capsule calls for the natural kernel ``kernel``."""
+    return PREFIX + kernel
+
+
+def twin(kernel: str) -> str:
+    """The name of the kernel's twin that takes SciPy's pointers (capsules.generate.rewrite.pointer_twin)."""
+    return PREFIX + "raw_" + kernel
+
+
+def length(argument: str) -> str:
+    """The twin's argument holding the length of the pointer ``argument``."""
+    return f"{PREFIX}len_{argument}"
+
+
+def kernel_of(function: str) -> str:
+    """The user's kernel a generated adapter serves; any other function's own name."""
+    return function[len(PREFIX) :] if function.startswith(PREFIX) else function
+
+
+def entry_point(kernel: str) -> str:
+    """The C++ entry point with SciPy's signature for ``kernel`` (capsules.generate.entries)."""
+    return f"capsules_entry_{kernel}"
