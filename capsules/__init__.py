@@ -17,6 +17,7 @@ from .errors import (
     BuildError,
     CacheError,
     CapsulesError,
+    IntegrationInputError,
     KernelError,
     PrebuiltError,
     SignatureError,
@@ -25,6 +26,7 @@ from .errors import (
 )
 from .load import Kernel, KernelModule, load
 from .decorators import InlineKernel, filter, filter1d, integrand, mapping, raw  # noqa: A004
+from .quadpack import dblquad, inner, nquad, quad, tplquad
 from .verify import verify  # the function hides the module here; "from capsules.verify import ..." reaches it
 
 
@@ -42,6 +44,7 @@ __all__ = [
     "CacheError",
     "CapsulesError",
     "InlineKernel",
+    "IntegrationInputError",
     "Kernel",
     "KernelError",
     "KernelModule",
@@ -51,11 +54,16 @@ __all__ = [
     "UserDataError",
     "__version__",
     "build",
+    "dblquad",
     "filter",
     "filter1d",
+    "inner",
     "integrand",
     "load",
     "mapping",
+    "nquad",
+    "quad",
     "raw",
+    "tplquad",
     "verify",
 ]

@@ -130,3 +130,10 @@ class PrebuiltError(CapsulesError):
 
 class UserDataError(CapsulesError):
     """``Kernel.lowlevel`` was given user_data the kernel cannot safely read."""
+
+
+class IntegrationInputError(CapsulesError, ValueError):
+    """An argument of ``capsules.nquad`` (or quad, dblquad, tplquad, inner) that it cannot integrate as given.
+
+    Also a ``ValueError``, which SciPy's integrators raise for bad input.
+    """

@@ -140,3 +140,14 @@ def test_the_table_replaces_only_the_text_between_its_markers():
         table.replace_block("no markers\n", "| new |\n", "page.md")
     with pytest.raises(ValueError, match="needs one"):
         table.replace_block(f"{table.END}\n{table.START}\n", "x\n", "page.md")
+
+
+@pytest.mark.compile
+def test_the_nquad_benchmark_runs_and_agrees(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(RUN.parent / "nquad.py"), "--quick", "--cache", str(tmp_path / "cache")],
+        capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]  # the threaded sweep equals the serial loop
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| W2, 3-D | capsules.nquad")]
+    assert len(rows) == 2 and all(row.endswith("| 82467 | identical |") for row in rows[:1])
