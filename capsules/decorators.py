@@ -38,7 +38,7 @@ from .cache import Cache
 from .errors import CapsulesError, PrebuiltError, SpecError
 from .generate.roles import ROLES
 from .load import Kernel, KernelCallable, KernelModule, from_entry, load
-from .natural import different_names
+from .natural import different_names, listed_names
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -223,8 +223,7 @@ def _check(function: Callable[..., Any], form: inline.Declaration) -> None:
             raise SpecError(f"'{form.name}' takes {len(arguments)} argument(s), but @raw lists {len(types)} "
                             f"type(s) ({form.text})", **where)
         return
-    provided, _, parameters = form.text.partition(";")
-    listed = tuple(n.strip() for n in f"{provided},{parameters}".split(",") if n.strip())
+    listed = listed_names(form.text)
     if listed != arguments:
         raise SpecError(different_names(form.name, arguments, listed, "the decorator"), **where)
 

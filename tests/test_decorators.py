@@ -426,3 +426,24 @@ def test_load_of_a_decorated_script_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(capsules.SpecError, match=r"import the script and call kernel.lowlevel\(\)") as caught:
         capsules.load(path, cache=tmp_path / "cache")
     assert str(caught.value).startswith(f"{path}:4: ") and f"capsules build {path}" in str(caught.value)
+
+
+def test_typed_parameters_in_the_decorators_string(script: Callable[[str], ModuleType]) -> None:
+    mod = script("""
+        import capsules
+
+
+        @capsules.filter("window; weights: float64[:, :], bias: int64")
+        def weighted(window, weights, bias):
+            total = 0.0
+            rows, columns = weights.shape
+            for i in range(rows):
+                for j in range(columns):
+                    total += window[i * columns + j] * weights[i, j]
+            return total + bias
+    """)
+    image, weights = np.random.default_rng(2).normal(size=(17, 19)), np.arange(12.0).reshape(3, 4) / 10
+    got = ndimage.generic_filter(image, mod.weighted.lowlevel(weights=weights, bias=2), size=weights.shape)
+    assert np.allclose(got, ndimage.correlate(image, weights) + 2, rtol=1e-13, atol=1e-12)
+    with pytest.raises(capsules.UserDataError, match="parameter bias"):
+        mod.weighted.lowlevel(weights=weights, bias=0.5)

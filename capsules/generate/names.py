@@ -20,6 +20,16 @@ def length(argument: str) -> str:
     return f"{PREFIX}len_{argument}"
 
 
+def parameter(name: str) -> str:
+    """The adapter's argument holding an unpacked parameter: its value, or a pointer to its items."""
+    return f"{PREFIX}p_{name}"
+
+
+def extent(name: str, axis: int) -> str:
+    """The adapter's argument holding an array parameter's length along ``axis``."""
+    return f"{PREFIX}n{axis}_{name}"
+
+
 def kernel_of(function: str) -> str:
     """The user's kernel a generated adapter serves; any other function's own name."""
     return function[len(PREFIX) :] if function.startswith(PREFIX) else function

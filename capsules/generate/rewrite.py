@@ -143,11 +143,26 @@ class _Checked(ast.NodeTransformer):
         self.generic_visit(node)
         if not (isinstance(node.value, ast.Name) and node.value.id in self.current):
             return node
-        if isinstance(node.slice, (ast.Slice, ast.Tuple)):
+        if isinstance(node.slice, ast.Slice):
+            return node
+        if isinstance(node.slice, ast.Tuple):  # an array parameter's w[i, j]: each index against its axis
+            if any(isinstance(index, ast.Slice) for index in node.slice.elts):
+                return node
+            node.slice.elts = [_checked_index(index, _extent(node.value.id, axis))
+                               for axis, index in enumerate(node.slice.elts)]
             return node
         size = ast.Call(ast.Name("len", ast.Load()), [ast.Name(node.value.id, ast.Load())], [])
-        node.slice = ast.Call(ast.Name("_capsules_index", ast.Load()), [node.slice, size], [])
+        node.slice = _checked_index(node.slice, size)
         return node
+
+
+def _checked_index(index: ast.expr, size: ast.expr) -> ast.expr:
+    return ast.Call(ast.Name("_capsules_index", ast.Load()), [index, size], [])
+
+
+def _extent(view: str, axis: int) -> ast.expr:
+    """``view.shape[axis]``."""
+    return ast.parse(f"{view}.shape[{axis}]", mode="eval").body
 
 
 class _IntegerDivision(_Checked):

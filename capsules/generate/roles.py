@@ -19,6 +19,8 @@ The bodies are pythran source, ``str.format`` templates of these fields:
 ``provided``   their names, joined by commas
 ``xx``         ``xx[0], xx[1], ...``: an integrand's variables
 ``ud``         ``, ud`` where the adapter takes user_data, else nothing
+``unpacked``   ``, `` and the arguments the entry point unpacks from user_data
+               after SciPy's (capsules.generate.parameters), where there are any
 ``p``          ``, `` and the parameters' values, where there are any
 ``check``      the role's ``check``, in a checked build (else nothing)
 =============  ===========================================================
@@ -61,7 +63,7 @@ ROLES: dict[str, Role] = {
             targets=ND_INTEGRATORS,
             returns="a number",
             body="""\
-def {entry}(n, xx{ud}):
+def {entry}(n, xx{ud}{unpacked}):
     if n != {count}:
         raise ValueError("{name} integrates {count} variable(s) ({provided}), but SciPy passed another number")
     r = float({name}({xx}{p}))
@@ -83,7 +85,7 @@ def {entry}(n, xx{ud}):
             # r * 1.0: exactly r for any number (-0.0 and NaN too), and a build
             # error for a string or None, which would otherwise be stored as garbage
             body="""\
-def {entry}(buf, size, out, ud):
+def {entry}(buf, size, out, ud{unpacked}):
     r = {name}(_capsules_as_array(buf, size){p})
 {check}    out[0] = r * 1.0
     return 1""",
@@ -100,7 +102,7 @@ def {entry}(buf, size, out, ud):
             targets=("generic_filter1d",),
             returns="nothing in particular (it fills line_out)",
             body="""\
-def {entry}(li, nin, lo, nout, ud):
+def {entry}(li, nin, lo, nout, ud{unpacked}):
     lo_view = _capsules_as_array(lo, nout)
     {name}(_capsules_as_array(li, nin), lo_view{p})
 {check}    return 1""",
@@ -112,7 +114,7 @@ def {entry}(li, nin, lo, nout, ud):
             # SciPy's lines as they are: the entry point's path for kept promises
             # (capsules.generate.entries) then lets the compiler see that they do not overlap
             pointer_body="""\
-def {entry}(li, nin, lo, nout, ud):
+def {entry}(li, nin, lo, nout, ud{unpacked}):
     {twin}(li, lo{p}, nin, nout)
     return 1""",
         ),
@@ -125,7 +127,7 @@ def {entry}(li, nin, lo, nout, ud):
             returns="the input coordinates, a tuple or array of numbers",
             # res[i] * 1.0: see filter
             body="""\
-def {entry}(oc, ic, orank, irank, ud):
+def {entry}(oc, ic, orank, irank, ud{unpacked}):
     res = {name}(_capsules_as_array(oc, orank){p})
     if len(res) != irank:
         raise ValueError("{name} returned the wrong number of input coordinates")
@@ -138,7 +140,7 @@ def {entry}(oc, ic, orank, irank, ud):
 """,
             # a coordinate view costs an allocation per pixel: the twin takes the raw pointer
             pointer_body="""\
-def {entry}(oc, ic, orank, irank, ud):
+def {entry}(oc, ic, orank, irank, ud{unpacked}):
     res = {twin}(oc{p}, orank)
     if len(res) != irank:
         raise ValueError("{name} returned the wrong number of input coordinates")
