@@ -23,7 +23,7 @@ from .errors import (
     SpecError,
     UserDataError,
 )
-from .load import Kernel, KernelModule, load
+from .load import ComplexParts, Kernel, KernelModule, load
 from .decorators import InlineKernel, filter, filter1d, integrand, mapping, raw  # noqa: A004
 
 
@@ -40,6 +40,7 @@ __all__ = [
     "Cache",
     "CacheError",
     "CapsulesError",
+    "ComplexParts",
     "InlineKernel",
     "Kernel",
     "KernelError",

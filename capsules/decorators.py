@@ -37,7 +37,7 @@ from . import inline, prebuilt
 from .cache import Cache
 from .errors import CapsulesError, PrebuiltError, SpecError
 from .generate.roles import ROLES
-from .load import Kernel, KernelCallable, KernelModule, from_entry, load
+from .load import ComplexParts, Kernel, KernelModule, callables, from_entry, load
 from .natural import different_names, listed_names
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -115,11 +115,11 @@ class InlineKernel:
                 self._kernel = self._load(cache)
         return self
 
-    def lowlevel(self, user_data: Any = None, **parameters: float) -> LowLevelCallable:
+    def lowlevel(self, user_data: Any = None, **parameters: Any) -> LowLevelCallable | ComplexParts:
         """As :meth:`Kernel.lowlevel`; the callable keeps this inline kernel alive (and pickles as it)."""
-        return KernelCallable(self, self.kernel.user_data_array(user_data, **parameters))  # type: ignore[arg-type]
+        return callables(self, self.kernel.user_data_array(user_data, **parameters))  # type: ignore[arg-type]
 
-    def user_data_array(self, user_data: Any = None, **parameters: float) -> Any:
+    def user_data_array(self, user_data: Any = None, **parameters: Any) -> Any:
         """As :meth:`Kernel.user_data_array`."""
         return self.kernel.user_data_array(user_data, **parameters)
 

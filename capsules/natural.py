@@ -34,7 +34,8 @@ from .generate.roles import ROLES
 from .source import functions
 
 _COMMENT = re.compile(r"^\s*#\s*capsules\b(.*)$")
-_FORM = re.compile(r"^\s*(\w+)\s+(\w+)\s*\(([^;)]*)(?:;([^)]*))?\)\s*$")
+_FORM = re.compile(r"^\s*(\w+)\s+(\w+)\s*\(([^;)]*)(?:;([^)]*))?\)\s*(?:->\s*(\w+))?\s*$")
+COMPLEX = "complex"
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,8 @@ class NaturalSpec:
     constants: tuple[tuple[str, float], ...] = ()
     # each parameter's type as the comment spells it ("float64[:]"); none: all float64
     types: tuple[str, ...] = ()
+    # declared ``-> complex``: compiled as two kernels, its real and its imaginary part
+    complex: bool = False
 
     @property
     def runtime_parameters(self) -> tuple[str, ...]:
@@ -141,7 +144,8 @@ def _parse(body: str, defs: dict[str, ast.FunctionDef], path: str, line: int, so
     where = {"path": path, "line": line, "source_line": source_line}
     form = _FORM.match(body)
     if form is None:
-        raise SpecError("expected '#capsules ROLE name(provided, ...; parameter, ...)'", **where)
+        raise SpecError("expected '#capsules ROLE name(provided, ...; parameter, ...)' (an integrand may end "
+                        "'-> complex')", **where)
     role, name, provided = form.group(1), form.group(2), tuple(split(form.group(3)))
     typed = [_typed(item, where) for item in split(form.group(4))]
     parameters = tuple(n for n, _ in typed)
@@ -162,7 +166,19 @@ def _parse(body: str, defs: dict[str, ast.FunctionDef], path: str, line: int, so
         raise SpecError(different_names(name, actual, provided + parameters, "the comment"), **where)
     types = tuple(t for _, t in typed)
     return NaturalSpec(role, name, provided, parameters, path, line, source_line,
-                       types=types if any(t != FLOAT64 for t in types) else ())
+                       types=types if any(t != FLOAT64 for t in types) else (),
+                       complex=_returns_complex(role, form.group(5), where))
+
+
+def _returns_complex(role: str, returns: str | None, where: dict[str, Any]) -> bool:
+    """Whether the comment ends ``-> complex``, which only a role with parts (an integrand) may."""
+    if returns is None:
+        return False
+    if returns != COMPLEX or not ROLES[role].parts_body:
+        with_parts = [r.name for r in ROLES.values() if r.parts_body]
+        raise SpecError(f"'-> {returns}': only '-> {COMPLEX}' may follow the parentheses, and only for a "
+                        f"{' or '.join(with_parts)}", **where)
+    return True
 
 
 def _typed(item: str, where: dict[str, Any]) -> tuple[str, str]:

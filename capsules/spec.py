@@ -69,6 +69,8 @@ class ExportSpec:
     # the C++ types of the adapter's arguments after SciPy's, which the entry
     # point unpacks from user_data: the parameters that are not float64 scalars
     unpacked: tuple[str, ...] = ()
+    # an integrand declared ``-> complex``: which part of its value this capsule returns ("real", "imag")
+    part: str = ""
     # the body has no loop and calls nothing but the math module: each call
     # is short, whatever the arguments (see capsules.generate.straight)
     straight: bool = False
@@ -95,7 +97,8 @@ class ExportSpec:
         typed = dict(zip(self.parameters, self.parameter_types))
         params = [f"{p}: {typed[p]}" if typed.get(p, "float64") != "float64" else p for p in self.parameters]
         params += [f"{p}={v!r}" for p, v in self.constants]
-        return f"{self.role} {self.name}({', '.join(self.provided)}; {', '.join(params)})"
+        returns = f" -> complex ({self.part} part)" if self.part else ""
+        return f"{self.role} {self.name}({', '.join(self.provided)}; {', '.join(params)}){returns}"
 
     @property
     def formula(self) -> str:

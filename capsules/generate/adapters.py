@@ -89,8 +89,20 @@ def _adapter(spec: NaturalSpec, node: ast.FunctionDef, checked: bool, division: 
         "p": f", {params}" if params else "",
     }
     check = role.check.format(**fields) if checked else ""
+    if spec.complex:
+        return "".join(_part(role.parts_body, part, entry, spec, check, fields) for part, entry in _parts(spec))
     body = (role.pointer_body if pointers else role.body).format(check=check, **fields)
     return f"{twin}\n\n#pythran export capsule {fields['entry']}({export_types(spec)})\n{body}\n"
+
+
+def _parts(spec: NaturalSpec) -> tuple[tuple[str, str], ...]:
+    """A complex kernel's parts and their adapters: the real part is the kernel's own name's."""
+    return ("real", names.adapter(spec.name)), ("imag", names.imaginary(spec.name))
+
+
+def _part(template: str, part: str, entry: str, spec: NaturalSpec, check: str, fields: dict[str, object]) -> str:
+    body = template.format(**{**fields, "entry": entry, "part": part, "check": check})
+    return f"\n\n#pythran export capsule {entry}({export_types(spec)})\n{body}\n"
 
 
 # pythran records a hash of the source it compiles in the binary: a change to

@@ -138,7 +138,7 @@ def _adapter_lines(
     """
     if not generated:
         return {}
-    comment = {names.adapter(n.name): n.line for n in naturals}
+    comment = {entry: n.line for n in naturals for entry in _entries(n)}
     twins = {names.twin(n.name): defs[n.name] for n in naturals}
     lines = {}
     for node in ast.parse(generated).body:
@@ -150,10 +150,16 @@ def _adapter_lines(
     return lines
 
 
+def _entries(kernel: natural.NaturalSpec) -> tuple[str, ...]:
+    """The generated functions SciPy calls for a natural kernel: its adapter, and one per other part of a complex one."""
+    return (names.adapter(kernel.name),) + ((names.imaginary(kernel.name),) if kernel.complex else ())
+
+
 def _attach(made: ExportSpec, naturals: list[natural.NaturalSpec], defs: Mapping[str, ast.FunctionDef]) -> ExportSpec:
     """Present a generated adapter's capsule as the natural kernel it serves."""
-    nat = next(n for n in naturals if names.adapter(n.name) == made.name)
+    nat = next(n for n in naturals if made.name in _entries(n))
     scipy = len(made.types) - len(unpacked_arguments(nat))  # SciPy's arguments come first
+    imaginary = made.name == names.imaginary(nat.name)
     return replace(
         made,
         types=made.types[:scipy],
@@ -162,7 +168,8 @@ def _attach(made: ExportSpec, naturals: list[natural.NaturalSpec], defs: Mapping
         reads=made.reads[:scipy],
         unpacked=made.cxx_types[scipy:],
         parameter_types=nat.runtime_types,
-        name=nat.name,
+        part=("imag" if imaginary else "real") if nat.complex else "",
+        name=made.name if imaginary else nat.name,
         adapter=made.name,
         role=nat.role,
         provided=nat.provided,

@@ -10,6 +10,11 @@ def adapter(kernel: str) -> str:
     return PREFIX + kernel
 
 
+def imaginary(kernel: str) -> str:
+    """The generated function, and the kernel, of the imaginary part of a kernel declared ``-> complex``."""
+    return PREFIX + "imag_" + kernel
+
+
 def twin(kernel: str) -> str:
     """The name of the kernel's twin that takes SciPy's pointers (capsules.generate.rewrite.pointer_twin)."""
     return PREFIX + "raw_" + kernel

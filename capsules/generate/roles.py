@@ -23,6 +23,7 @@ The bodies are pythran source, ``str.format`` templates of these fields:
                after SciPy's (capsules.generate.parameters), where there are any
 ``p``          ``, `` and the parameters' values, where there are any
 ``check``      the role's ``check``, in a checked build (else nothing)
+``part``       in ``parts_body``: ``real`` or ``imag``
 =============  ===========================================================
 """
 
@@ -50,6 +51,11 @@ class Role:
     pointer_body: str = ""
     views: bool = True  # what SciPy provides are views (bounds-checked in a checked build); else floats
     user_data: bool = True  # the adapter always takes user_data (SciPy's form has it); else only with parameters
+    # for a kernel declared ``-> complex``: an adapter per part of its result
+    # (SciPy's callbacks return real numbers); "": the role has no parts.
+    # + 0j: a complex number whether the kernel returns one or a float
+    # (pythran's complex() takes no complex)
+    parts_body: str = ""
 
 
 ROLES: dict[str, Role] = {
@@ -74,6 +80,12 @@ def {entry}(n, xx{ud}{unpacked}):
 """,
             views=False,
             user_data=False,
+            parts_body="""\
+def {entry}(n, xx{ud}{unpacked}):
+    if n != {count}:
+        raise ValueError("{name} integrates {count} variable(s) ({provided}), but SciPy passed another number")
+    r = ({name}({xx}{p}) + 0j).{part}
+{check}    return r""",
         ),
         Role(
             "filter",
