@@ -19,6 +19,7 @@ from capsules.generate.module import read_exports, scan
 
 ROOT = Path(__file__).resolve().parent.parent
 PARAMETERS = ROOT / "tests" / "kernels" / "parameters.py"
+DATA = ROOT / "kernels" / "data.py"  # a tabulated integrand and a weighted filter
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +28,8 @@ def mod(cache_dir: Path) -> capsules.KernelModule:
 
 
 @pytest.fixture(scope="module")
-def checked(cache_dir: Path) -> capsules.KernelModule:
-    return capsules.load(PARAMETERS, cache=cache_dir, checked=True)
+def data(cache_dir: Path) -> capsules.KernelModule:
+    return capsules.load(DATA, cache=cache_dir)
 
 
 KNOTS = np.linspace(-1.0, 2.0, 40)
@@ -44,9 +45,9 @@ def _quad(function: object, args: tuple[object, ...] = ()) -> float:
 
 
 @pytest.mark.compile
-@pytest.mark.parametrize("build", ["mod", "checked"])
-def test_a_tabulated_integrand_against_the_same_function_under_quad(build: str, request: pytest.FixtureRequest) -> None:
-    kernel = request.getfixturevalue(build).interpolated
+@pytest.mark.parametrize("checked", [False, True])
+def test_a_tabulated_integrand_against_the_same_function_under_quad(checked: bool, cache_dir: Path) -> None:
+    kernel = capsules.load(DATA, cache=cache_dir, checked=checked).interpolated
     given = _tabulated()
     compiled, python = _quad(kernel.lowlevel(**given)), _quad(kernel.py, tuple(given.values()))
     assert compiled == pytest.approx(python, rel=1e-13)
@@ -56,9 +57,9 @@ def test_a_tabulated_integrand_against_the_same_function_under_quad(build: str, 
 
 
 @pytest.mark.compile
-@pytest.mark.parametrize("build", ["mod", "checked"])
-def test_a_weighted_filter_against_ndimage_correlate(build: str, request: pytest.FixtureRequest) -> None:
-    kernel = request.getfixturevalue(build).weighted
+@pytest.mark.parametrize("checked", [False, True])
+def test_a_weighted_filter_against_ndimage_correlate(checked: bool, cache_dir: Path) -> None:
+    kernel = capsules.load(DATA, cache=cache_dir, checked=checked).weighted
     rng = np.random.default_rng(3)
     image, weights = rng.normal(size=(41, 37)), rng.normal(size=(5, 3))
     for mode in ("reflect", "nearest", "constant"):
@@ -92,9 +93,9 @@ INTEGERS = {
 
 
 @pytest.mark.compile
-@pytest.mark.parametrize("build", ["mod", "checked"])
-def test_each_integer_dtype_and_rank_arrives_as_given(build: str, request: pytest.FixtureRequest) -> None:
-    kernel = request.getfixturevalue(build).integers
+@pytest.mark.parametrize("checked", [False, True])
+def test_each_integer_dtype_and_rank_arrives_as_given(checked: bool, cache_dir: Path) -> None:
+    kernel = capsules.load(PARAMETERS, cache=cache_dir, checked=checked).integers
     assert kernel.parameters == ("n", "small", "large", "grid", "cells")
     got = integrate.quad(kernel.lowlevel(**INTEGERS), 0, 2)[0]
     python = integrate.quad(kernel.py, 0, 2, args=tuple(np.asarray(v) for v in INTEGERS.values()))[0]
@@ -103,17 +104,17 @@ def test_each_integer_dtype_and_rank_arrives_as_given(build: str, request: pytes
 
 
 @pytest.mark.compile
-def test_a_non_contiguous_array_is_copied_in_c_order(mod: capsules.KernelModule) -> None:
+def test_a_non_contiguous_array_is_copied_in_c_order(data: capsules.KernelModule) -> None:
     image = np.random.default_rng(4).normal(size=(19, 21))
     weights = np.asfortranarray(np.arange(15.0).reshape(5, 3))[::-1, ::2]
-    got = ndimage.generic_filter(image, mod.weighted.lowlevel(weights=weights), size=weights.shape)
+    got = ndimage.generic_filter(image, data.weighted.lowlevel(weights=weights), size=weights.shape)
     assert np.allclose(got, ndimage.correlate(image, weights), rtol=1e-13, atol=1e-12)
 
 
 @pytest.mark.compile
-def test_the_callable_keeps_a_copy_of_the_data(mod: capsules.KernelModule) -> None:
+def test_the_callable_keeps_a_copy_of_the_data(data: capsules.KernelModule) -> None:
     given = _tabulated()
-    callable_ = mod.interpolated.lowlevel(**given)
+    callable_ = data.interpolated.lowlevel(**given)
     before = _quad(callable_)
     given["table"][:] = 0.0  # the caller's array, not the callable's copy
     del given
@@ -131,8 +132,9 @@ def test_the_callable_keeps_a_copy_of_the_data(mod: capsules.KernelModule) -> No
     ],
 )
 def test_a_checked_build_checks_every_subscript_of_an_array(
-    checked: capsules.KernelModule, table: list[float], grid: np.ndarray, i: int, j: int, message: str
+    cache_dir: Path, table: list[float], grid: np.ndarray, i: int, j: int, message: str
 ) -> None:
+    checked = capsules.load(PARAMETERS, cache=cache_dir, checked=True)
     with pytest.raises(SystemError) as raised:
         integrate.quad(checked.picks.lowlevel(table=table, grid=grid, i=i, j=j), 0, 1)
     error = raised.value.__cause__
@@ -205,8 +207,8 @@ def test_missing_and_extra_names_are_refused(mod: capsules.KernelModule) -> None
 
 
 @pytest.mark.compile
-def test_the_callable_pickles_with_its_data(mod: capsules.KernelModule) -> None:
-    callable_ = mod.interpolated.lowlevel(**_tabulated())
+def test_the_callable_pickles_with_its_data(data: capsules.KernelModule) -> None:
+    callable_ = data.interpolated.lowlevel(**_tabulated())
     again = pickle.loads(pickle.dumps(callable_))
     assert _quad(again) == _quad(callable_)
 
@@ -273,9 +275,9 @@ def _integrate_in_a_worker(callable_: object) -> float:
 
 
 @pytest.mark.compile
-def test_the_data_goes_with_the_callable_into_a_spawn_pool(mod: capsules.KernelModule) -> None:
+def test_the_data_goes_with_the_callable_into_a_spawn_pool(data: capsules.KernelModule) -> None:
     given = _tabulated()
-    callables = [mod.interpolated.lowlevel(**{**given, "table": given["table"] * scale}) for scale in (1.0, -2.0)]
+    callables = [data.interpolated.lowlevel(**{**given, "table": given["table"] * scale}) for scale in (1.0, -2.0)]
     with concurrent.futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
         remote = list(pool.map(_integrate_in_a_worker, callables))
     assert remote == [_quad(c) for c in callables]
@@ -283,14 +285,14 @@ def test_the_data_goes_with_the_callable_into_a_spawn_pool(mod: capsules.KernelM
 
 
 @pytest.mark.compile
-def test_a_prebuilt_kernel_takes_its_data_at_run_time(mod: capsules.KernelModule, tmp_path: Path) -> None:
-    path = tmp_path / PARAMETERS.name
-    shutil.copy(PARAMETERS, path)
-    prebuilt.copy_entry(mod.entry, path, path.parent / prebuilt.PREBUILT_DIR)
+def test_a_prebuilt_kernel_takes_its_data_at_run_time(data: capsules.KernelModule, tmp_path: Path) -> None:
+    path = tmp_path / DATA.name
+    shutil.copy(DATA, path)
+    prebuilt.copy_entry(data.entry, path, path.parent / prebuilt.PREBUILT_DIR)
     shipped = capsules.load(path, build=False, cache=tmp_path / "empty-cache")
     assert prebuilt.PREBUILT_DIR in str(shipped.entry.directory)
     given = _tabulated()
-    assert _quad(shipped.interpolated.lowlevel(**given)) == _quad(mod.interpolated.lowlevel(**given))
+    assert _quad(shipped.interpolated.lowlevel(**given)) == _quad(data.interpolated.lowlevel(**given))
     with pytest.raises(capsules.UserDataError, match="parameter table must be a 1-D array"):
         shipped.interpolated.lowlevel(**{**given, "table": 1.0})
 

@@ -1,21 +1,6 @@
-"""Natural kernels with typed parameters: every dtype and rank, in every role."""
-
-from math import floor
+"""Natural kernels with typed parameters: every dtype and rank, in every role (and kernels/data.py)."""
 
 import numpy as np
-
-
-#capsules integrand interpolated(x; table: float64[:], x0, dx)
-def interpolated(x, table, x0, dx):
-    """The piecewise-linear function through table[i] at x0 + i dx, constant past its ends."""
-    t = (x - x0) / dx
-    i = int(floor(t))
-    if i < 0:
-        return table[0]
-    if i >= len(table) - 1:
-        return table[len(table) - 1]
-    f = t - i
-    return table[i] * (1.0 - f) + table[i + 1] * f
 
 
 #capsules integrand integers(x; n: int64, small: int32[:], large: int64[:], grid: int64[:, :], cells: int32[:, :])
@@ -23,17 +8,6 @@ def integers(x, n, small, large, grid, cells):
     rows, columns = grid.shape
     return (x * n + small[len(small) - 1] + large[0] - large[1] + grid[rows - 1, columns - 1]
             + cells[1, 0] + cells.shape[0] * 100 + cells.shape[1] * 1000)
-
-
-#capsules filter weighted(window; weights: float64[:, :])
-def weighted(window, weights):
-    """generic_filter's footprint, in C order, weighted: ndimage.correlate."""
-    total = 0.0
-    rows, columns = weights.shape
-    for i in range(rows):
-        for j in range(columns):
-            total += window[i * columns + j] * weights[i, j]
-    return total
 
 
 #capsules filter1d fir(line_in, line_out; taps: float64[:])
