@@ -51,3 +51,13 @@ def test_the_flag_experiments_run_and_agree(tmp_path, script, args, table):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]  # every build's results match C to 1e-12
     assert table in proc.stdout
+
+
+def test_the_data_benchmark_runs_and_agrees_with_its_c(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(RUN.parent / "data.py"), "--repeats", "1", "--cache", str(tmp_path / "cache")],
+        capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]  # it stops where capsules and C disagree
+    assert "| quad, linear interpolation over 1,000 points |" in proc.stdout
+    assert "| generic_filter, weighted 5x5, 500x500 |" in proc.stdout
