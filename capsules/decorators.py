@@ -258,8 +258,10 @@ def _decorator(role: str) -> Callable[..., Any]:
     arguments
         What the ``#capsules {role}`` comment would hold between its
         parentheses: what SciPy provides, then ``;`` and the parameters
-        passed by name to ``lowlevel``.  Left out, the first argument(s)
-        are what SciPy provides and the rest are parameters.
+        passed by name to ``lowlevel``, each typed or not
+        (``"x; table: float64[:], x0"``); an integrand's may end
+        ``-> complex``.  Left out, the first argument(s) are what SciPy
+        provides and the rest are parameters.
     checked
         Build the checked variant (bounds-checked views and pointers, division by zero
         and asserts raised, non-finite results reported).

@@ -207,8 +207,12 @@ def split(text: str | None) -> list[str]:
 
 
 def listed_names(text: str) -> tuple[str, ...]:
-    """The names a role's form lists, ``"x; table: float64[:], x0"`` -> ``("x", "table", "x0")``."""
-    provided, _, parameters = text.partition(";")
+    """The names a role's form lists, ``"x; table: float64[:], x0"`` -> ``("x", "table", "x0")``.
+
+    A decorator's string may end as the comment does after its parentheses
+    (``"x; k -> complex"``): that is no name.
+    """
+    provided, _, parameters = text.partition("->")[0].partition(";")
     return tuple(item.partition(":")[0].strip() for item in split(provided) + split(parameters))
 
 

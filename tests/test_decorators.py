@@ -447,3 +447,21 @@ def test_typed_parameters_in_the_decorators_string(script: Callable[[str], Modul
     assert np.allclose(got, ndimage.correlate(image, weights) + 2, rtol=1e-13, atol=1e-12)
     with pytest.raises(capsules.UserDataError, match="parameter bias"):
         mod.weighted.lowlevel(weights=weights, bias=0.5)
+
+
+def test_a_complex_integrand_from_the_decorators_string(script: Callable[[str], ModuleType]) -> None:
+    mod = script("""
+        import cmath
+
+        import capsules
+
+
+        @capsules.integrand("x; k, table: float64[:] -> complex")
+        def wave(x, k, table):
+            return cmath.exp(1j * k * x) * table[1]
+    """)
+    parts = mod.wave.lowlevel(k=4.0, table=[0.0, 1.5])
+    compiled = integrate.quad(parts.real, 0, 1)[0] + 1j * integrate.quad(parts.imag, 0, 1)[0]
+    python = integrate.quad(mod.wave, 0, 1, args=(4.0, [0.0, 1.5]), complex_func=True)[0]
+    assert compiled == pytest.approx(python, rel=1e-13)
+    assert pickle.loads(pickle.dumps(parts)).imag.signature == parts.imag.signature
