@@ -2,8 +2,10 @@
 
 ``Kernel.lowlevel`` (and ``capsules.gsl``, and an unpickled callable) pass
 user_data through here: a natural kernel's named parameters, checked and
-put in order (:func:`parameters`), or a raw kernel's values (:func:`convert`),
-copied into a private, read-only array of the dtype the kernel reads.  A
+packed into one block (:func:`parameters`, :func:`pack`; the entry point
+reads it as ``capsules/generate/runtime/parameters.hpp`` says), or a raw
+kernel's values (:func:`convert`), copied into a private, read-only array of
+the dtype the kernel reads.  A
 checked build's copy starts after a header with the number of items
 (:func:`held`), laid out as ``capsules/generate/runtime/user_data.hpp`` says.
 """
@@ -24,6 +26,7 @@ from .spec import ExportSpec
 
 # A checked build's values start on a 16-byte boundary, as numpy's own allocations do.
 _ALIGNMENT = 16
+_WORD = 8  # bytes: the unit of a natural kernel's parameter block
 
 
 def convert(spec: ExportSpec, sig: Signature, value: Any, *, checked: bool) -> np.ndarray | None:
@@ -116,13 +119,10 @@ def pack(values: list[np.ndarray]) -> np.ndarray:
     return words.view(np.float64)
 
 
-_WORD = 8
-
-
 def _parameter(spec: ExportSpec, name: str, kind: ParameterType, value: Any) -> np.ndarray:
     """One parameter as its declared type: a scalar as a 0-D array, an array as a C-contiguous copy."""
     where = spec.where()
-    if kind.rank == 0 and kind.dtype == "float64":
+    if not kind.unpacked:  # a float64 scalar
         return np.array(_float64(spec, name, value), dtype=np.float64)
     try:
         given = np.asarray(value)
@@ -152,6 +152,7 @@ def _parameter(spec: ExportSpec, name: str, kind: ParameterType, value: Any) -> 
 
 
 def _integers(given: np.ndarray) -> bool:
+    """Whether an object array holds Python ints only (numpy's dtypes could not hold one of them)."""
     return all(isinstance(v, int) and not isinstance(v, bool) for v in given.reshape(-1).tolist())
 
 
