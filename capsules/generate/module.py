@@ -151,7 +151,7 @@ def _adapter_lines(
 
 
 def _entries(kernel: natural.NaturalSpec) -> tuple[str, ...]:
-    """The generated functions SciPy calls for a natural kernel: its adapter, and one per other part of a complex one."""
+    """The generated functions SciPy calls for a natural kernel: its adapter, and the imaginary part's."""
     return (names.adapter(kernel.name),) + ((names.imaginary(kernel.name),) if kernel.complex else ())
 
 

@@ -48,7 +48,7 @@ def prologue(checked: bool = False) -> str:
 
 
 def entry_runtime(typed: bool = False) -> str:
-    """C++ to put after pythran's, before the entry points: what they share (``typed``: and the parameter block's reader)."""
+    """C++ to put after pythran's, before the entry points: what they share (``typed``: and parameters.hpp)."""
     return "".join(header(name) for name in ENTRY_RUNTIME if typed or name != TYPED_PARAMETERS)
 
 
