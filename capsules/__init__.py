@@ -24,7 +24,7 @@ from .errors import (
     SpecError,
     UserDataError,
 )
-from .load import Kernel, KernelModule, load
+from .load import ComplexParts, Kernel, KernelModule, load
 from .decorators import InlineKernel, filter, filter1d, integrand, mapping, raw  # noqa: A004
 from .quadpack import dblquad, inner, nquad, quad, tplquad
 from .verify import verify  # the function hides the module here; "from capsules.verify import ..." reaches it
@@ -43,6 +43,7 @@ __all__ = [
     "Cache",
     "CacheError",
     "CapsulesError",
+    "ComplexParts",
     "InlineKernel",
     "IntegrationInputError",
     "Kernel",

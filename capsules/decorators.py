@@ -39,9 +39,9 @@ from . import inline
 from .cache import Cache
 from .errors import CapsulesError, SpecError
 from .generate.roles import ROLES
-from .load import Kernel, KernelCallable, KernelModule, load, prebuilt_module
+from .load import ComplexParts, Kernel, KernelModule, callables, load, prebuilt_module
 from .prebuilt import not_built_either
-from .natural import different_names
+from .natural import different_names, listed_names
 
 F = TypeVar("F", bound=Callable[..., Any])
 C = TypeVar("C", bound=Callable[..., Any])
@@ -137,12 +137,12 @@ class InlineKernel:
         return self
 
     @_user_facing
-    def lowlevel(self, user_data: Any = None, **parameters: float) -> LowLevelCallable:
+    def lowlevel(self, user_data: Any = None, **parameters: Any) -> LowLevelCallable | ComplexParts:
         """As :meth:`Kernel.lowlevel`; the callable keeps this inline kernel alive (and pickles as it)."""
-        return KernelCallable(self, self.kernel.user_data_array(user_data, **parameters))  # type: ignore[arg-type]
+        return callables(self, self.kernel.user_data_array(user_data, **parameters))  # type: ignore[arg-type]
 
     @_user_facing
-    def user_data_array(self, user_data: Any = None, **parameters: float) -> Any:
+    def user_data_array(self, user_data: Any = None, **parameters: Any) -> Any:
         """As :meth:`Kernel.user_data_array`."""
         return self.kernel.user_data_array(user_data, **parameters)
 
@@ -269,8 +269,7 @@ def _check(function: Callable[..., Any], form: inline.Declaration) -> None:
             raise SpecError(f"'{form.name}' takes {len(arguments)} argument(s), but @raw lists {len(types)} "
                             f"type(s) ({form.text})", **where)
         return
-    provided, _, parameters = form.text.partition(";")
-    listed = tuple(n.strip() for n in f"{provided},{parameters}".split(",") if n.strip())
+    listed = listed_names(form.text)
     if listed != arguments:
         raise SpecError(different_names(form.name, arguments, listed, "the decorator"), **where)
 
@@ -318,8 +317,10 @@ def _decorator(role: str) -> Callable[..., Any]:
     arguments
         What the ``#capsules {role}`` comment would hold between its
         parentheses: what SciPy provides, then ``;`` and the parameters
-        passed by name to ``lowlevel``.  Left out, the first argument(s)
-        are what SciPy provides and the rest are parameters.
+        passed by name to ``lowlevel``, each typed or not
+        (``"x; table: float64[:], x0"``); an integrand's may end
+        ``-> complex``.  Left out, the first argument(s) are what SciPy
+        provides and the rest are parameters.
     checked
         Build the checked variant (bounds-checked views and pointers, division by zero
         and asserts raised, non-finite results reported).

@@ -62,7 +62,9 @@ class Declaration:
         """The export comment this form stands for."""
         if self.role == RAW:
             return f"#pythran export capsule {self.name}({self.text})"
-        return f"#capsules {self.role} {self.name}({self.text})"
+        # "x; k -> complex": what follows the arrow goes after the parentheses, as in the comment
+        inside, arrow, returns = self.text.partition("->")
+        return f"#capsules {self.role} {self.name}({inside.strip()}){f' -> {returns.strip()}' if arrow else ''}"
 
 
 def natural_form(role: str, name: str, arguments: tuple[str, ...], text: str | None) -> Declaration:

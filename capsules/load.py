@@ -17,6 +17,7 @@ import operator
 import sys
 import threading
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -29,6 +30,7 @@ from .build import Plan, build_plan, plan
 from .cache import Cache, Entry, read_only_lookup
 from .child.protocol import read_exports
 from .errors import BuildError, CacheError, CapsulesError, PrebuiltError, SpecError, UserDataError
+from .generate.names import imaginary
 from .signatures import Signature, match
 from .source import decode_source
 from .spec import ExportSpec, declares_kernels
@@ -71,8 +73,8 @@ class Kernel(metaclass=abc.ABCMeta):
         """A natural kernel's parameters, passed by name to :meth:`lowlevel`."""
         return self.spec.parameters
 
-    def lowlevel(self, user_data: Any = None, **parameters: float) -> LowLevelCallable:
-        """A ``scipy.LowLevelCallable`` for this kernel.
+    def lowlevel(self, user_data: Any = None, **parameters: Any) -> LowLevelCallable | ComplexParts:
+        """A ``scipy.LowLevelCallable`` for this kernel (two, for an integrand declared ``-> complex``).
 
         Parameters
         ----------
@@ -84,11 +86,19 @@ class Kernel(metaclass=abc.ABCMeta):
             guaranteed.
         **parameters
             For a natural kernel (``#capsules`` comment): its parameters by
-            name, e.g. ``lowlevel(a=1.0, b=2.0)``; all must be given.
-        """
-        return KernelCallable(self, self.user_data_array(user_data, **parameters))
+            name, e.g. ``lowlevel(a=1.0, b=2.0)``; all must be given.  A
+            typed array parameter takes an array (``table=values``).
 
-    def user_data_array(self, user_data: Any = None, **parameters: float) -> np.ndarray | None:
+        Returns
+        -------
+        LowLevelCallable or ComplexParts
+            The callable; for an integrand declared ``-> complex``, its real
+            and imaginary parts (``.real``, ``.imag``), which share one copy
+            of the parameters.
+        """
+        return callables(self, self.user_data_array(user_data, **parameters))
+
+    def user_data_array(self, user_data: Any = None, **parameters: Any) -> np.ndarray | None:
         """The user_data :meth:`lowlevel` passes for these arguments: a private, read-only array, or None."""
         if self.spec.role:
             user_data = userdata.parameters(self.spec, user_data, parameters)
@@ -116,6 +126,31 @@ class Kernel(metaclass=abc.ABCMeta):
     def __reduce__(self) -> tuple[Any, ...]:
         # a capsule does not pickle: ship the module (see capsules.ship) and look the name up there
         return operator.getitem, (self.module, self.name)
+
+
+@dataclass(frozen=True)
+class ComplexParts:
+    """What :meth:`Kernel.lowlevel` returns for an integrand declared ``-> complex``: one callable per part.
+
+    SciPy's integrators call C functions that return real numbers, so the
+    real and the imaginary part are two compiled functions, integrated one
+    after the other, as ``quad(..., complex_func=True)`` does with a Python
+    function::
+
+        parts = mod.wave.lowlevel(k=3.0)
+        value = quad(parts.real, 0, 1)[0] + 1j * quad(parts.imag, 0, 1)[0]
+    """
+
+    real: KernelCallable
+    imag: KernelCallable
+
+
+def callables(kernel: Kernel, data: np.ndarray | None) -> KernelCallable | ComplexParts:
+    """What ``lowlevel`` returns for ``kernel`` with this user_data (an inline kernel's too)."""
+    real = KernelCallable(kernel, data)
+    if kernel.spec.part != "real":
+        return real
+    return ComplexParts(real, KernelCallable(kernel.module[imaginary(kernel.name)], data))
 
 
 class KernelCallable(LowLevelCallable):
@@ -185,10 +220,11 @@ class KernelModule:
         raise AttributeError(f"{self.path} exports no '{name}'")
 
     def __iter__(self) -> Iterator[Kernel]:
-        return iter(self._kernels.values())
+        # the imaginary part of a complex integrand comes with its real part (lowlevel().imag)
+        return (k for k in self._kernels.values() if k.spec.part != "imag")
 
     def __len__(self) -> int:
-        return len(self._kernels)
+        return sum(1 for _ in self)
 
     def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()) | {e.name for e in self.exports})

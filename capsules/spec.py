@@ -64,6 +64,13 @@ class ExportSpec:
     provided: tuple[str, ...] = ()
     parameters: tuple[str, ...] = ()
     constants: tuple[tuple[str, float], ...] = ()  # parameters fixed at build time
+    # the runtime parameters' types ("float64[:]", capsules.generate.parameters); none: all float64
+    parameter_types: tuple[str, ...] = ()
+    # the C++ types of the adapter's arguments after SciPy's, which the entry
+    # point unpacks from user_data: the parameters that are not float64 scalars
+    unpacked: tuple[str, ...] = ()
+    # an integrand declared ``-> complex``: which part of its value this capsule returns ("real", "imag")
+    part: str = ""
     # the body has no loop and calls nothing but the math module: each call
     # is short, whatever the arguments (see capsules.generate.straight)
     straight: bool = False
@@ -87,8 +94,11 @@ class ExportSpec:
         """The export as its comment declares it: pythran's spelling, or a natural kernel's role."""
         if not self.role:
             return self.pythran
-        params = list(self.parameters) + [f"{p}={v!r}" for p, v in self.constants]
-        return f"{self.role} {self.name}({', '.join(self.provided)}; {', '.join(params)})"
+        typed = dict(zip(self.parameters, self.parameter_types))
+        params = [f"{p}: {typed[p]}" if typed.get(p, "float64") != "float64" else p for p in self.parameters]
+        params += [f"{p}={v!r}" for p, v in self.constants]
+        returns = f" -> complex ({self.part} part)" if self.part else ""
+        return f"{self.role} {self.name}({', '.join(self.provided)}; {', '.join(params)}){returns}"
 
     @property
     def formula(self) -> str:

@@ -151,3 +151,14 @@ def test_the_nquad_benchmark_runs_and_agrees(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]  # the threaded sweep equals the serial loop
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| W2, 3-D | capsules.nquad")]
     assert len(rows) == 2 and all(row.endswith("| 82467 | identical |") for row in rows[:1])
+
+
+@pytest.mark.compile
+def test_the_data_benchmark_runs_and_agrees_with_its_c(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(RUN.parent / "data.py"), "--repeats", "1", "--cache", str(tmp_path / "cache")],
+        capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]  # it stops where capsules and C disagree
+    assert "| quad, linear interpolation over 1,000 points |" in proc.stdout
+    assert "| generic_filter, weighted 5x5, 500x500 |" in proc.stdout

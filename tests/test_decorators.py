@@ -485,3 +485,42 @@ def test_an_error_when_decorating_shows_the_users_line_and_no_capsules_internals
     assert f'File "{path}", line 4' in done.stderr
     # one frame of capsules' at most: the decorator that raised, not the checks behind it
     assert sum('File "' in line and "capsules" + os.sep in line for line in lines) <= 1, done.stderr
+
+
+def test_typed_parameters_in_the_decorators_string(script: Callable[[str], ModuleType]) -> None:
+    mod = script("""
+        import capsules
+
+
+        @capsules.filter("window; weights: float64[:, :], bias: int64")
+        def weighted(window, weights, bias):
+            total = 0.0
+            rows, columns = weights.shape
+            for i in range(rows):
+                for j in range(columns):
+                    total += window[i * columns + j] * weights[i, j]
+            return total + bias
+    """)
+    image, weights = np.random.default_rng(2).normal(size=(17, 19)), np.arange(12.0).reshape(3, 4) / 10
+    got = ndimage.generic_filter(image, mod.weighted.lowlevel(weights=weights, bias=2), size=weights.shape)
+    assert np.allclose(got, ndimage.correlate(image, weights) + 2, rtol=1e-13, atol=1e-12)
+    with pytest.raises(capsules.UserDataError, match="parameter bias"):
+        mod.weighted.lowlevel(weights=weights, bias=0.5)
+
+
+def test_a_complex_integrand_from_the_decorators_string(script: Callable[[str], ModuleType]) -> None:
+    mod = script("""
+        import cmath
+
+        import capsules
+
+
+        @capsules.integrand("x; k, table: float64[:] -> complex")
+        def wave(x, k, table):
+            return cmath.exp(1j * k * x) * table[1]
+    """)
+    parts = mod.wave.lowlevel(k=4.0, table=[0.0, 1.5])
+    compiled = integrate.quad(parts.real, 0, 1)[0] + 1j * integrate.quad(parts.imag, 0, 1)[0]
+    python = integrate.quad(mod.wave, 0, 1, args=(4.0, [0.0, 1.5]), complex_func=True)[0]
+    assert compiled == pytest.approx(python, rel=1e-13)
+    assert pickle.loads(pickle.dumps(parts)).imag.signature == parts.imag.signature

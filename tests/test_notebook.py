@@ -76,6 +76,21 @@ def scaled_max(window, k):
     )
 
 
+def test_typed_parameters_in_a_cell(shell: Any) -> None:
+    run(shell, """%%capsules
+#capsules integrand tabulated(x; table: float64[:], dx)
+def tabulated(x, table, dx):
+    i = min(int(x / dx), len(table) - 1)
+    return table[i]
+""").raise_error()
+    kernel = shell.user_ns["tabulated"]
+    table = np.array([1.0, 4.0, 2.0, 8.0])
+    # a step function: each step's value over its width of 0.25
+    got = integrate.quad(kernel.lowlevel(table=table, dx=0.25), 0, 1, points=[0.25, 0.5, 0.75])[0]
+    assert got == pytest.approx(table.sum() * 0.25, rel=1e-13)
+    assert got == pytest.approx(integrate.quad(kernel, 0, 1, args=(table, 0.25), points=[0.25, 0.5, 0.75])[0])
+
+
 def test_decorators_work_in_plain_cells(shell: Any) -> None:
     """Without the magic: IPython keeps the cell's source, and the first lowlevel() compiles from it."""
     run(shell, "import math, capsules\n\n@capsules.integrand('x; a')\ndef plain(x, a):\n    return a * math.sin(x)\n"

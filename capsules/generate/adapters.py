@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from . import names
+from .parameters import adapter_arguments, adapter_value
 from .rewrite import as_pointers, pointer_twin
 from .roles import ROLES
 
@@ -26,9 +27,26 @@ if TYPE_CHECKING:
 
 
 def export_types(spec: NaturalSpec) -> str:
-    """The pythran types of a natural kernel's adapter."""
+    """The pythran types of a natural kernel's adapter: SciPy's, then the parameters the entry point unpacks."""
     role = ROLES[spec.role]
-    return role.types + (", float64*" if spec.runtime_parameters or role.user_data else "")
+    scipy = role.types + (", float64*" if spec.runtime_parameters or role.user_data else "")
+    return ", ".join([scipy] + [kind for _, kind in unpacked_arguments(spec)])
+
+
+def unpacked_arguments(spec: NaturalSpec) -> list[tuple[str, str]]:
+    """The adapter's arguments after SciPy's (name, pythran type): the parameters that are not float64 scalars."""
+    kinds = spec.parameter_types
+    return [arg for p in spec.runtime_parameters if kinds[p].unpacked for arg in adapter_arguments(p, kinds[p])]
+
+
+def _values(spec: NaturalSpec) -> list[str]:
+    """What the adapter passes the kernel for each parameter: a constant, ``ud[k]``, or an unpacked value or view."""
+    fixed, kinds = dict(spec.constants), spec.parameter_types
+    runtime = {p: i for i, p in enumerate(spec.runtime_parameters)}
+    return [
+        repr(fixed[p]) if p in fixed else adapter_value(p, kinds[p]) if kinds[p].unpacked else f"ud[{runtime[p]}]"
+        for p in spec.parameters
+    ]
 
 
 def adapters(
@@ -56,9 +74,7 @@ def takes_pointers(spec: NaturalSpec, node: ast.FunctionDef, checked: bool) -> b
 
 def _adapter(spec: NaturalSpec, node: ast.FunctionDef, checked: bool, division: bool) -> str:
     role = ROLES[spec.role]
-    fixed = dict(spec.constants)
-    runtime = {p: i for i, p in enumerate(spec.runtime_parameters)}
-    params = ", ".join(repr(fixed[p]) if p in fixed else f"ud[{runtime[p]}]" for p in spec.parameters)
+    params = ", ".join(_values(spec))
     pointers = takes_pointers(spec, node, checked)
     twin = f"\n\n{pointer_twin(node, spec.provided, division)}\n" if pointers else ""
     fields = {
@@ -69,11 +85,24 @@ def _adapter(spec: NaturalSpec, node: ast.FunctionDef, checked: bool, division: 
         "provided": ", ".join(spec.provided),
         "xx": ", ".join(f"xx[{i}]" for i in range(len(spec.provided))),
         "ud": ", ud" if spec.runtime_parameters else "",
+        "unpacked": "".join(f", {name}" for name, _ in unpacked_arguments(spec)),
         "p": f", {params}" if params else "",
     }
     check = role.check.format(**fields) if checked else ""
+    if spec.complex:
+        return "".join(_part(role.parts_body, part, entry, spec, check, fields) for part, entry in _parts(spec))
     body = (role.pointer_body if pointers else role.body).format(check=check, **fields)
     return f"{twin}\n\n#pythran export capsule {fields['entry']}({export_types(spec)})\n{body}\n"
+
+
+def _parts(spec: NaturalSpec) -> tuple[tuple[str, str], ...]:
+    """A complex kernel's parts and their adapters: the real part is the kernel's own name's."""
+    return ("real", names.adapter(spec.name)), ("imag", names.imaginary(spec.name))
+
+
+def _part(template: str, part: str, entry: str, spec: NaturalSpec, check: str, fields: dict[str, object]) -> str:
+    body = template.format(**{**fields, "entry": entry, "part": part, "check": check})
+    return f"\n\n#pythran export capsule {entry}({export_types(spec)})\n{body}\n"
 
 
 # pythran records a hash of the source it compiles in the binary: a change to

@@ -28,6 +28,7 @@ from ..child.protocol import EXPORTS_SYMBOL, c_string, in_part
 from ..signatures import Signature
 from ..spec import ExportSpec
 from . import names
+from .parameters import types_of, unpacking
 from .runtime import entry_runtime
 
 
@@ -70,7 +71,7 @@ def source(
     export's entry point is compiled in; compiled without ``CAPSULES_PART``,
     the source is whole.
     """
-    body = [entry_runtime()]
+    body = [entry_runtime(typed=any(spec.unpacked for spec, _ in exports))]
     for i, (spec, sig) in enumerate(exports):
         entry = plan(spec, sig, filename, checked)
         text = render("entry", entry)
@@ -104,7 +105,10 @@ def plan(spec: ExportSpec, sig: Signature, filename: str, checked: bool) -> Entr
     """The entry point of one capsule export."""
     args = [f"a{i}" for i in range(len(sig.form.args))]
     lengths = _lengths(sig) if checked else {}
-    call_args = ", ".join(_convert(cxx, i, lengths.get(i), spec.params[i]) for i, cxx in enumerate(spec.cxx_types))
+    call_args = ", ".join(
+        [_convert(cxx, i, lengths.get(i), spec.params[i]) for i, cxx in enumerate(spec.cxx_types)]
+        + (_unpacked(spec, sig) if spec.unpacked else [])
+    )
     call = f"[&]() {{ return {spec.function}({call_args}); }}"
     where = c_string(f"{filename}:{spec.line}: '{spec.name}'")
     if sig.form.ret == "double":
@@ -248,6 +252,28 @@ def _due(sig: Signature) -> str:
     return "capsules_rt::due()"
 
 
+def _unpacked(spec: ExportSpec, sig: Signature) -> list[str]:
+    """The adapter's arguments after SciPy's: the parameters the entry point unpacks from user_data (parameters.hpp).
+
+    An array's pointer is unchecked in a checked build too: the adapter
+    makes a view of it, whose subscripts the checked build checks.
+    """
+    user_data = f"a{sig.form.user_data}"
+    kinds = types_of(spec.parameter_types, len(spec.parameters))
+    values = [value for index, kind in enumerate(kinds) if kind.unpacked for value in unpacking(kind, index, user_data)]
+    return [_cast(cxx, value) for cxx, value in zip(spec.unpacked, values, strict=True)]
+
+
+def _cast(cxx: str, value: str, length: str | None = None, name: str = "") -> str:
+    """The C++ ``value`` as pythran's type ``cxx``; a pointer with its length where it is known."""
+    if cxx.startswith("pythonic::types::pointer<"):
+        inner = cxx[len("pythonic::types::pointer<") : -1]
+        if length is None:
+            return f"{cxx}{{reinterpret_cast<{inner}*>({value})}}"
+        return f"{cxx}{{reinterpret_cast<{inner}*>({value}), {length}, {c_string(name)}}}"
+    return f"static_cast<{cxx}>({value})"
+
+
 def _c_param(c: str) -> str:
     return c.replace(" *", "*")
 
@@ -263,12 +289,7 @@ def _lengths(sig: Signature) -> dict[int, str]:
 
 def _convert(cxx: str, i: int, length: str | None = None, name: str = "") -> str:
     """SciPy's argument ``a{i}`` as pythran's C++ type ``cxx``; a pointer with its length where it is known."""
-    if cxx.startswith("pythonic::types::pointer<"):
-        inner = cxx[len("pythonic::types::pointer<") : -1]
-        if length is None:
-            return f"{cxx}{{reinterpret_cast<{inner}*>(a{i})}}"
-        return f"{cxx}{{reinterpret_cast<{inner}*>(a{i}), {length}, {c_string(name)}}}"
-    return f"static_cast<{cxx}>(a{i})"
+    return _cast(cxx, f"a{i}", length, name)
 
 
 __all__ = ["EntryPlan", "partition", "plan", "render", "source"]

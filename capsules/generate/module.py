@@ -21,7 +21,7 @@ from ..errors import CapsulesError, SpecError
 from ..source import functions, parse, read_text
 from ..spec import ExportSpec
 from . import names
-from .adapters import adapters
+from .adapters import adapters, unpacked_arguments
 from .rewrite import has_integer_division, rewritten_module, twin_lines
 from .roles import ROLES
 from .straight import is_straight, math_names
@@ -108,10 +108,16 @@ def _scan(path: str | Path, text: str, checked: bool, constants: Constants | Non
     exports = spec.unique(exports, errors)
     body, lines = text, {}
     if checked or division:  # else the user's text is compiled as it is
-        views = {n.name: set(n.provided) for n in naturals if ROLES[n.role].views}
+        views = {n.name: _views(n) for n in naturals}
         body, lines = rewritten_module(text, views, spec.directives(text), checked=checked)
     lines = {**lines, **_adapter_lines(generated, naturals, defs, offset=len(body.splitlines()))}
     return Scan(str(path), tuple(spec.merge_overloads(exports)), tuple(errors), body + generated, lines)
+
+
+def _views(kernel: natural.NaturalSpec) -> set[str]:
+    """A natural kernel's arguments that are views: what SciPy provides (where the role makes views), its arrays."""
+    arrays = {p for p, kind in kernel.parameter_types.items() if kind.rank}
+    return (set(kernel.provided) if ROLES[kernel.role].views else set()) | arrays
 
 
 def _exports(text: str, tree: ast.Module, path: str, errors: list[CapsulesError]) -> list[ExportSpec]:
@@ -132,7 +138,7 @@ def _adapter_lines(
     """
     if not generated:
         return {}
-    comment = {names.adapter(n.name): n.line for n in naturals}
+    comment = {entry: n.line for n in naturals for entry in _entries(n)}
     twins = {names.twin(n.name): defs[n.name] for n in naturals}
     lines = {}
     for node in ast.parse(generated).body:
@@ -144,12 +150,26 @@ def _adapter_lines(
     return lines
 
 
+def _entries(kernel: natural.NaturalSpec) -> tuple[str, ...]:
+    """The generated functions SciPy calls for a natural kernel: its adapter, and the imaginary part's."""
+    return (names.adapter(kernel.name),) + ((names.imaginary(kernel.name),) if kernel.complex else ())
+
+
 def _attach(made: ExportSpec, naturals: list[natural.NaturalSpec], defs: Mapping[str, ast.FunctionDef]) -> ExportSpec:
     """Present a generated adapter's capsule as the natural kernel it serves."""
-    nat = next(n for n in naturals if names.adapter(n.name) == made.name)
+    nat = next(n for n in naturals if made.name in _entries(n))
+    scipy = len(made.types) - len(unpacked_arguments(nat))  # SciPy's arguments come first
+    imaginary = made.name == names.imaginary(nat.name)
     return replace(
         made,
-        name=nat.name,
+        types=made.types[:scipy],
+        cxx_types=made.cxx_types[:scipy],
+        params=made.params[:scipy],
+        reads=made.reads[:scipy],
+        unpacked=made.cxx_types[scipy:],
+        parameter_types=nat.runtime_types,
+        part=("imag" if imaginary else "real") if nat.complex else "",
+        name=made.name if imaginary else nat.name,
         adapter=made.name,
         role=nat.role,
         provided=nat.provided,

@@ -10,6 +10,11 @@ def adapter(kernel: str) -> str:
     return PREFIX + kernel
 
 
+def imaginary(kernel: str) -> str:
+    """The generated function, and the kernel, of the imaginary part of a kernel declared ``-> complex``."""
+    return PREFIX + "imag_" + kernel
+
+
 def twin(kernel: str) -> str:
     """The name of the kernel's twin that takes SciPy's pointers (capsules.generate.rewrite.pointer_twin)."""
     return PREFIX + "raw_" + kernel
@@ -18,6 +23,16 @@ def twin(kernel: str) -> str:
 def length(argument: str) -> str:
     """The twin's argument holding the length of the pointer ``argument``."""
     return f"{PREFIX}len_{argument}"
+
+
+def parameter(name: str) -> str:
+    """The adapter's argument holding an unpacked parameter: its value, or a pointer to its items."""
+    return f"{PREFIX}p_{name}"
+
+
+def extent(name: str, axis: int) -> str:
+    """The adapter's argument holding an array parameter's length along ``axis``."""
+    return f"{PREFIX}n{axis}_{name}"
 
 
 def kernel_of(function: str) -> str:

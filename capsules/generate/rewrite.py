@@ -143,12 +143,27 @@ class _Checked(ast.NodeTransformer):
         self.generic_visit(node)
         if not (isinstance(node.value, ast.Name) and node.value.id in self.current):
             return node
-        if isinstance(node.slice, (ast.Slice, ast.Tuple)):
+        if isinstance(node.slice, ast.Slice):
+            return node
+        if isinstance(node.slice, ast.Tuple):  # an array parameter's w[i, j]: each index against its axis
+            if any(isinstance(index, ast.Slice) for index in node.slice.elts):
+                return node
+            node.slice.elts = [_checked_index(index, _extent(node.value.id, axis), node.value.id)
+                               for axis, index in enumerate(node.slice.elts)]
             return node
         size = ast.Call(ast.Name("len", ast.Load()), [ast.Name(node.value.id, ast.Load())], [])
-        name = ast.Constant(node.value.id)  # for the message, as checked pointers name theirs
-        node.slice = ast.Call(ast.Name("_capsules_index", ast.Load()), [node.slice, size, name], [])
+        node.slice = _checked_index(node.slice, size, node.value.id)
         return node
+
+
+def _checked_index(index: ast.expr, size: ast.expr, view: str) -> ast.expr:
+    # the view's name is for the message, as checked pointers name theirs
+    return ast.Call(ast.Name("_capsules_index", ast.Load()), [index, size, ast.Constant(view)], [])
+
+
+def _extent(view: str, axis: int) -> ast.expr:
+    """``view.shape[axis]``."""
+    return ast.parse(f"{view}.shape[{axis}]", mode="eval").body
 
 
 class _IntegerDivision(_Checked):

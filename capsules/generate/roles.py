@@ -19,8 +19,11 @@ The bodies are pythran source, ``str.format`` templates of these fields:
 ``provided``   their names, joined by commas
 ``xx``         ``xx[0], xx[1], ...``: an integrand's variables
 ``ud``         ``, ud`` where the adapter takes user_data, else nothing
+``unpacked``   ``, `` and the arguments the entry point unpacks from user_data
+               after SciPy's (capsules.generate.parameters), where there are any
 ``p``          ``, `` and the parameters' values, where there are any
 ``check``      the role's ``check``, in a checked build (else nothing)
+``part``       in ``parts_body``: ``real`` or ``imag``
 =============  ===========================================================
 """
 
@@ -48,6 +51,11 @@ class Role:
     pointer_body: str = ""
     views: bool = True  # what SciPy provides are views (bounds-checked in a checked build); else floats
     user_data: bool = True  # the adapter always takes user_data (SciPy's form has it); else only with parameters
+    # for a kernel declared ``-> complex``: an adapter per part of its result
+    # (SciPy's callbacks return real numbers); "": the role has no parts.
+    # + 0j: a complex number whether the kernel returns one or a float
+    # (pythran's complex() takes no complex)
+    parts_body: str = ""
 
 
 ROLES: dict[str, Role] = {
@@ -63,7 +71,7 @@ ROLES: dict[str, Role] = {
             # * 1.0, not float(): exactly r for any number, and a build error for a
             # string, which float() would parse at run time
             body="""\
-def {entry}(n, xx{ud}):
+def {entry}(n, xx{ud}{unpacked}):
     if n != {count}:
         raise ValueError("{name} integrates {count} variable(s) ({provided}), but SciPy passed another number")
     r = {name}({xx}{p}) * 1.0
@@ -74,6 +82,12 @@ def {entry}(n, xx{ud}):
 """,
             views=False,
             user_data=False,
+            parts_body="""\
+def {entry}(n, xx{ud}{unpacked}):
+    if n != {count}:
+        raise ValueError("{name} integrates {count} variable(s) ({provided}), but SciPy passed another number")
+    r = ({name}({xx}{p}) + 0j).{part}
+{check}    return r""",
         ),
         Role(
             "filter",
@@ -85,7 +99,7 @@ def {entry}(n, xx{ud}):
             # r * 1.0: exactly r for any number (-0.0 and NaN too), and a build
             # error for a string or None, which would otherwise be stored as garbage
             body="""\
-def {entry}(buf, size, out, ud):
+def {entry}(buf, size, out, ud{unpacked}):
     r = {name}(_capsules_as_array(buf, size){p})
 {check}    out[0] = r * 1.0
     return 1""",
@@ -102,7 +116,7 @@ def {entry}(buf, size, out, ud):
             targets=("generic_filter1d",),
             returns="nothing in particular (it fills line_out)",
             body="""\
-def {entry}(li, nin, lo, nout, ud):
+def {entry}(li, nin, lo, nout, ud{unpacked}):
     lo_view = _capsules_as_array(lo, nout)
     {name}(_capsules_as_array(li, nin), lo_view{p})
 {check}    return 1""",
@@ -114,7 +128,7 @@ def {entry}(li, nin, lo, nout, ud):
             # SciPy's lines as they are: the entry point's path for kept promises
             # (capsules.generate.entries) then lets the compiler see that they do not overlap
             pointer_body="""\
-def {entry}(li, nin, lo, nout, ud):
+def {entry}(li, nin, lo, nout, ud{unpacked}):
     {twin}(li, lo{p}, nin, nout)
     return 1""",
         ),
@@ -127,7 +141,7 @@ def {entry}(li, nin, lo, nout, ud):
             returns="the input coordinates, a tuple or array of numbers",
             # res[i] * 1.0: see filter
             body="""\
-def {entry}(oc, ic, orank, irank, ud):
+def {entry}(oc, ic, orank, irank, ud{unpacked}):
     res = {name}(_capsules_as_array(oc, orank){p})
     if len(res) != irank:
         raise ValueError("{name} returned the wrong number of input coordinates")
@@ -140,7 +154,7 @@ def {entry}(oc, ic, orank, irank, ud):
 """,
             # a coordinate view costs an allocation per pixel: the twin takes the raw pointer
             pointer_body="""\
-def {entry}(oc, ic, orank, irank, ud):
+def {entry}(oc, ic, orank, irank, ud{unpacked}):
     res = {twin}(oc{p}, orank)
     if len(res) != irank:
         raise ValueError("{name} returned the wrong number of input coordinates")

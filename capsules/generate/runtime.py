@@ -16,7 +16,10 @@ from importlib import resources
 # In the order they go into the C++: each needs those before it in its list.
 PROLOGUE = ("xsimd_scalar.hpp", "allocation.hpp")
 CHECKED_PROLOGUE = (*PROLOGUE, "user_data.hpp", "checked_pointer.hpp")
-ENTRY_RUNTIME = ("part.hpp", "entry_runtime.hpp")
+ENTRY_RUNTIME = ("part.hpp", "entry_runtime.hpp", "parameters.hpp")
+# Only a build with a kernel whose parameters are not all float64 scalars reads them from a block
+# (capsules.generate.parameters): the others' C++ goes without it.
+TYPED_PARAMETERS = "parameters.hpp"
 # What a header needs before it: headers of runtime/, or <pythran's> (which a build's C++ includes
 # before the entry runtime).  A header not listed needs nothing.
 NEEDS: dict[str, tuple[str, ...]] = {
@@ -44,9 +47,9 @@ def prologue(checked: bool = False) -> str:
     return f"#ifndef CAPSULES_PROLOGUE\n#define CAPSULES_PROLOGUE\n{body}#endif  // CAPSULES_PROLOGUE\n"
 
 
-def entry_runtime() -> str:
-    """C++ to put after pythran's, before the entry points: what they share."""
-    return "".join(header(name) for name in ENTRY_RUNTIME)
+def entry_runtime(typed: bool = False) -> str:
+    """C++ to put after pythran's, before the entry points: what they share (``typed``: and parameters.hpp)."""
+    return "".join(header(name) for name in ENTRY_RUNTIME if typed or name != TYPED_PARAMETERS)
 
 
 def user_data_header() -> tuple[int, int]:
