@@ -451,4 +451,9 @@ def test_every_bundled_kernel_agrees(cache_dir: Path) -> None:
     """kernels/ and the example package's kernels, each within its own '#capsules verify' domain."""
     report = capsules.verify([KERNELS, PACKAGE / "kernels.py", PACKAGE / "inline.py"], cache=cache_dir)
     assert report.agrees, "\n".join(r.message() for r in report.divergences)
-    assert len(report.results) == len([r for r in report.results if r.agrees]) >= 40
+    checked = [r for r in report.results if not r.skipped]
+    assert len(checked) >= 40
+    # kernels/data.py's array parameters are not generated yet: said so, never counted as agreeing silently
+    skipped = {r.kernel: r.message() for r in report.results if r.skipped}
+    assert set(skipped) == {"interpolated", "weighted"}, skipped
+    assert all("not checked: verify does not generate typed or array parameters yet" in m for m in skipped.values())
