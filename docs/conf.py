@@ -74,6 +74,7 @@ nitpick_ignore_regex = [
     (r"py:class", r"module"),  # types.ModuleType, as Sphinx before 7.3 names it
     (r"py:class", r"(capsules\.decorators\.)?F"),  # the decorators' type variable
     (r"py:class", r"capsules\.inline\..*"),  # the lifting stage's values, internal
+    (r"py:class", r"capsules\.load\.KernelCallable"),  # what lowlevel() returns: a LowLevelCallable
 ]
 
 # Kernel and KernelModule are made by capsules.load, BuildResult by

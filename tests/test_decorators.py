@@ -11,6 +11,7 @@ import math
 import multiprocessing
 import os
 import pickle
+import re
 import subprocess
 import sys
 import textwrap
@@ -482,7 +483,8 @@ def test_an_error_when_decorating_shows_the_users_line_and_no_capsules_internals
     done = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=False)
     lines = done.stderr.splitlines()
     assert lines[-1].startswith(f"capsules.errors.SpecError: {path}:4: 'k' takes (x, a)")
-    assert f'File "{path}", line 4' in done.stderr
+    # the decorator's line (Python 3.11 and later) or its function's (3.10)
+    assert re.search(rf'File "{re.escape(str(path))}", line [45]\b', done.stderr), done.stderr
     # one frame of capsules' at most: the decorator that raised, not the checks behind it
     assert sum('File "' in line and "capsules" + os.sep in line for line in lines) <= 1, done.stderr
 

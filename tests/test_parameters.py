@@ -17,6 +17,9 @@ import capsules
 from capsules import prebuilt
 from capsules.generate.module import read_exports, scan
 
+# np.trapz became np.trapezoid in NumPy 2.0
+TRAPEZOID = getattr(np, "trapezoid", None) or np.trapz
+
 ROOT = Path(__file__).resolve().parent.parent
 PARAMETERS = ROOT / "tests" / "kernels" / "parameters.py"
 DATA = ROOT / "kernels" / "data.py"  # a tabulated integrand and a weighted filter
@@ -53,7 +56,7 @@ def test_a_tabulated_integrand_against_the_same_function_under_quad(checked: boo
     assert compiled == pytest.approx(python, rel=1e-13)
     # the trapezoidal rule is exact for the piecewise-linear function, plus the constant ends
     table = given["table"]
-    assert compiled == pytest.approx(np.trapezoid(table, KNOTS) + 0.5 * (table[0] + table[-1]), rel=1e-12)
+    assert compiled == pytest.approx(TRAPEZOID(table, KNOTS) + 0.5 * (table[0] + table[-1]), rel=1e-12)
 
 
 @pytest.mark.compile
