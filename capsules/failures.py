@@ -130,7 +130,8 @@ def syntax_tree(source: bytes) -> ast.Module:
 
 def summarize(log: str, limit: int = SUMMARY_LINES) -> str:
     """The first real compiler error of a build log, about ``limit`` lines, without the commands that ran."""
-    lines = [line for line in log.splitlines() if not _is_command(line, log) and not _TRAILER.match(line)]
+    compiler = log.split(" ", 1)[0]  # the log starts with the first command it records
+    lines = [line for line in log.splitlines() if not _is_command(line, compiler) and not _TRAILER.match(line)]
     first = next((i for i, line in enumerate(lines) if _is_error(line)), None)
     if first is None:
         tail = [line for line in lines if line.strip()][-limit:]
@@ -152,9 +153,8 @@ def _is_error(line: str) -> bool:
     return " error: " in line or "error:" in line[:8]
 
 
-def _is_command(line: str, log: str) -> bool:
-    """Whether ``line`` is a compiler command the log records (the log starts with the first one)."""
-    compiler = log.split(" ", 1)[0]
+def _is_command(line: str, compiler: str) -> bool:
+    """Whether ``line`` is a call of ``compiler`` that the log records."""
     return bool(compiler) and line.startswith(compiler + " ")
 
 
