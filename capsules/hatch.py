@@ -15,6 +15,9 @@ A library keeps its kernel files inside its package and says, in its
 level (:func:`capsules.prebuilt.build_into`) and adds its
 ``__capsules__/<stem>/`` beside the kernel file in the wheel, which gets a
 platform tag (``cp312-cp312-linux_x86_64``) instead of ``py3-none-any``.
+Each ``__capsules__`` folder also gets the QUADPACK driver that
+``capsules.nquad`` runs (``capsules_quadpack/``), so that integrals run
+where the wheel is installed without a compiler.
 Optional settings: ``checked = true``, ``jobs = N``.  In the installed
 package, ``capsules.load(Path(__file__).with_name("kernels.py"))`` finds the
 binaries without pythran or a compiler.
@@ -36,6 +39,7 @@ from hatchling.plugin import hookimpl
 from .build import kernel_files
 from .errors import CapsulesError
 from .prebuilt import PREBUILT_DIR, build_into
+from .quadpack import driver
 
 
 class CapsulesBuildHook(BuildHookInterface):  # type: ignore[type-arg]
@@ -51,6 +55,7 @@ class CapsulesBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         if not files:
             raise CapsulesError("[tool.hatch.build.targets.wheel.hooks.capsules] kernels lists no kernel file")
         self._staging = Path(tempfile.mkdtemp(prefix="capsules-wheel-"))
+        drivers: set[str] = set()
         for number, path in enumerate(files):
             into = self._staging / str(number)
             built = build_into([path], into, jobs=int(self.config.get("jobs", 1)),
@@ -60,6 +65,11 @@ class CapsulesBuildHook(BuildHookInterface):  # type: ignore[type-arg]
                 target = f"{inside.as_posix()}/{PREBUILT_DIR}/{written.name}"
                 build_data["force_include"][str(written)] = target
                 self.app.display_info(f"capsules: {path.relative_to(root)} -> {target}")
+            folder = f"{inside.as_posix()}/{PREBUILT_DIR}"
+            if folder not in drivers:  # one driver per __capsules__ folder
+                drivers.add(folder)
+                written = driver.build_into(into / f"driver-{len(drivers)}")
+                build_data["force_include"][str(written)] = f"{folder}/{written.name}"
         build_data["pure_python"] = False
         build_data["infer_tag"] = True
 

@@ -23,7 +23,8 @@ import sys
 import sysconfig
 import tempfile
 from pathlib import Path
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .build import SOURCE_COPY, BuildResult, build
@@ -35,6 +36,9 @@ from .errors import CapsulesError, PrebuiltError
 PREBUILT_DIR = "__capsules__"
 MARK = "capsules-prebuilt"
 INLINE_SOURCE = "kernel.py"  # in an inline kernel's prebuilt directory: the module generated for it
+# The __capsules__ folders this process found prebuilt kernels in: where a
+# package's wheel also ships what those kernels run with (the nquad driver).
+_folders: dict[Path, None] = {}
 
 
 def directory_for(path: Path, kernel: str = "") -> Path:
@@ -83,9 +87,7 @@ def copy_entry(entry: Entry, path: Path, into: Path, kernel: str = "") -> Path:
     target = into / _name(path, kernel)
     if target.exists() and not _is_prebuilt(target):
         raise CapsulesError(f"{target} exists and is not a capsules prebuilt directory; not replacing it", path=path)
-    into.mkdir(parents=True, exist_ok=True)
-    staged = Path(tempfile.mkdtemp(prefix=f".{path.stem}-", dir=into))
-    try:
+    with replacing(target) as staged:
         for binary in entry.binaries.values():
             shutil.copyfile(binary, staged / binary.name)
         if kernel:
@@ -95,13 +97,25 @@ def copy_entry(entry: Entry, path: Path, into: Path, kernel: str = "") -> Path:
             data["kernel"] = kernel
         data.pop("source", None)  # the builder's path means nothing where the wheel is installed
         (staged / ENTRY_FILE).write_text(json.dumps(data, indent=1, sort_keys=True))
+    return target
+
+
+@contextmanager
+def replacing(target: Path) -> Iterator[Path]:
+    """A staging folder beside ``target``, which replaces ``target`` in one rename if the block ends without error.
+
+    The caller has checked that ``target``, if it exists, is one of ours.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staged = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        yield staged
         staged.chmod(0o755)
         if target.exists():
             shutil.rmtree(target)
         os.replace(staged, target)
     finally:
         shutil.rmtree(staged, ignore_errors=True)
-    return target
 
 
 def find(
@@ -121,6 +135,7 @@ def find(
         return None, None
     except (OSError, ValueError) as err:
         return None, f"its prebuilt entry {directory / ENTRY_FILE} is unreadable ({err})"
+    _folders.setdefault(directory.parent)
     problems = mismatches(data, source, checked=checked, constants=constants)
     if problems:
         return None, f"its prebuilt binaries in {directory} do not suit this process: {'; '.join(problems)}"
@@ -128,6 +143,11 @@ def find(
         return verified(directory, data, installed=True), None
     except (OSError, ValueError) as err:
         return None, f"its prebuilt binaries in {directory} are damaged ({err})"
+
+
+def folders() -> list[Path]:
+    """The ``__capsules__`` folders of packages whose prebuilt kernels this process has looked up, first seen first."""
+    return list(_folders)
 
 
 def not_built_either(unsuitable: str, err: CapsulesError, **where: Any) -> PrebuiltError:

@@ -116,6 +116,11 @@ def test_wheel_has_a_platform_tag_and_every_level(example_wheel):
         <= set(names)
     inline = [n for n in names if n.startswith("quadfilt/__capsules__/inline.gauss_cos/") and n.endswith(".so")]
     assert len(inline) == len(LEVELS)
+    # capsules.nquad's driver, once for the package, without its sources or build log
+    assert sorted(n for n in names if "/capsules_quadpack/" in n) == [
+        "quadfilt/__capsules__/capsules_quadpack/capsules_quadpack.so",
+        "quadfilt/__capsules__/capsules_quadpack/entry.json",
+    ]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="manylinux tags are for Linux")
@@ -158,6 +163,28 @@ def test_installed_wheel_runs_with_no_compiler_and_no_pythran(no_compiler):
     origin = _in_venv(no_compiler, "-c", ORIGIN)
     assert "wheelhouse" in origin and "pythran_capsules-" in origin, origin
     assert f"ok: prebuilt {level} variant" in checked and f"ok: inline kernel prebuilt {level} variant" in checked
+
+
+INTEGRALS = """
+import numpy as np
+from scipy import integrate
+import capsules
+from capsules.quadpack.driver import driver
+import quadfilt
+f = quadfilt.KERNELS.damped.lowlevel(k=0.5, w=3.0)
+ours, theirs = capsules.nquad(f, [[0, 5]], full_output=True), integrate.nquad(f, [[0, 5]], full_output=True)
+np.testing.assert_array_max_ulp(ours[0], theirs[0], 4)
+assert ours[2] == theirs[2], (ours, theirs)
+np.testing.assert_array_max_ulp(capsules.quad(f, 0, np.inf)[0], integrate.quad(f, 0, np.inf)[0], 4)
+print(driver().path)
+"""
+
+
+def test_installed_wheel_integrates_with_the_driver_it_ships_and_no_compiler(no_compiler):
+    """capsules.nquad and quad on a prebuilt kernel, SciPy's answers, the driver taken from the wheel."""
+    path = Path(_in_venv(no_compiler, "-c", INTEGRALS).strip())
+    assert path.parts[-4:] == ("quadfilt", "__capsules__", "capsules_quadpack", "capsules_quadpack.so"), path
+    assert "site-packages" in path.parts
 
 
 @pytest.mark.skipif(not X86_64, reason="one baseline variant on this architecture")

@@ -8,6 +8,13 @@ its sources, the compiler, the flags and the Python ABI; the build lock;
 a private staging directory; an atomic publish; and the cache's trust
 checks before it is loaded.  It is called through ctypes: ``ctypes.CDLL``
 releases the GIL for the whole integral.
+
+Where no compiler is at hand, a package's wheel can carry the driver: the
+build hook (``capsules.hatch``) compiles it for any CPU of the wheel's
+architecture into ``__capsules__/capsules_quadpack/`` beside the package's
+prebuilt kernels (:func:`build_into`), and a process that has loaded those
+kernels finds it there (:func:`capsules.prebuilt.folders`) before it would
+compile one.
 """
 
 from __future__ import annotations
@@ -27,8 +34,9 @@ from importlib import resources
 from pathlib import Path
 
 from .._version import __version__
-from ..cache import Cache, Entry, read_only_lookup, write_file
-from ..errors import BuildError
+from .. import levels, prebuilt
+from ..cache import ENTRY_FILE, Cache, Entry, read_only_lookup, verified, write_file
+from ..errors import BuildError, CacheError, CapsulesError
 from ..failures import summarize
 from ..key import cpu_id, toolchain
 
@@ -39,6 +47,12 @@ BINARY = "capsules_quadpack.so"
 # operation, as SciPy's baseline x86-64 build does; -O3 and the host's
 # instruction set otherwise, as kernels are built.
 FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-g0", "-std=c++17", "-fPIC", "-shared", "-DNDEBUG")
+# In a wheel: for any CPU of the architecture (the driver's own work is
+# scalar bookkeeping; the integrand, compiled elsewhere, is what gains from
+# a CPU level), so one binary and no level to pick.
+PORTABLE_FLAGS = tuple(f for f in FLAGS if f != "-march=native") + ("-mtune=generic",)
+PREBUILT = "capsules_quadpack"  # the driver's folder in a package's __capsules__
+WHAT = "capsules.quadpack driver"
 
 
 class Bound(ctypes.Structure):
@@ -122,8 +136,21 @@ def driver(cache: Cache | str | Path | None = None) -> Driver:
     """
     with _loading:
         if not _loaded:
-            _loaded.append(_load(_entry(cache if isinstance(cache, Cache) else Cache(cache))))
+            _loaded.append(_load(_find_or_build(cache)))
         return _loaded[0]
+
+
+def _find_or_build(cache: Cache | str | Path | None) -> Entry:
+    """This machine's driver from a cache, else one a loaded package ships, else one compiled now into ``cache``."""
+    digest, _ = key()
+    try:
+        usable = cache if isinstance(cache, Cache) else Cache(cache)
+    except CacheError:
+        found = read_only_lookup(digest) or shipped()
+        if found is None:
+            raise  # nowhere to build: say why the cache is unusable
+        return found
+    return usable.lookup(digest) or read_only_lookup(digest) or shipped() or _entry(usable, digest)
 
 
 def sources() -> dict[str, bytes]:
@@ -132,18 +159,18 @@ def sources() -> dict[str, bytes]:
     return {name: (folder / name).read_bytes() for name in SOURCES}
 
 
-def compile_command() -> tuple[list[str], tuple[str, ...]]:
-    """The C++ compiler (``$CXX``, else Python's) and the flags the driver is built with."""
+def compile_command(portable: bool = False) -> tuple[list[str], tuple[str, ...]]:
+    """The C++ compiler (``$CXX``, else Python's) and the flags the driver is built with (for a wheel: ``portable``)."""
     compiler = shlex.split(os.environ.get("CXX") or sysconfig.get_config_var("CXX") or "c++")
     extra = tuple(os.environ.get("CAPSULES_CXXFLAGS", "").split())
-    return compiler, FLAGS + extra
+    return compiler, (PORTABLE_FLAGS if portable else FLAGS) + extra
 
 
 def key() -> tuple[str, dict]:
     """The cache key of the driver on this machine and Python: sha256 over everything that changes the binary."""
     compiler, flags = compile_command()
     inputs = {
-        "what": "capsules.quadpack driver",
+        "what": WHAT,
         "capsules": __version__,
         "sources": {name: hashlib.sha256(data).hexdigest() for name, data in sources().items()},
         "compiler": compiler,
@@ -159,11 +186,9 @@ def key() -> tuple[str, dict]:
     return hashlib.sha256(blob).hexdigest(), inputs
 
 
-def _entry(cache: Cache) -> Entry:
-    digest, inputs = key()
-    found = cache.lookup(digest) or read_only_lookup(digest)
-    if found is not None:
-        return found
+def _entry(cache: Cache, digest: str) -> Entry:
+    """Compile the driver into ``cache`` under the build lock, unless another process just did."""
+    _, inputs = key()
     with cache.lock(digest):
         found = cache.lookup(digest)
         if found is not None:
@@ -175,7 +200,73 @@ def _entry(cache: Cache) -> Entry:
             return cache.publish(staged, digest, data)
 
 
-def compile_into(folder: Path) -> None:
+def build_into(into: str | Path) -> Path:
+    """Compile the driver for any CPU of this architecture into ``into/capsules_quadpack/``, as a wheel ships it.
+
+    ``into`` is a package's ``__capsules__`` folder; what was there under
+    that name before is replaced only if it is a driver capsules wrote.
+
+    Raises
+    ------
+    BuildError
+        The compiler cannot run or fails.
+    CapsulesError
+        The target exists and is not a prebuilt driver.
+    """
+    target = Path(into) / PREBUILT
+    if target.exists() and _shipped_data(target) is None:
+        raise CapsulesError(f"{target} exists and is not a prebuilt capsules.quadpack driver; not replacing it")
+    with prebuilt.replacing(target) as staged:
+        compile_into(staged, portable=True)
+        _write_shipped_entry(staged)
+    return target
+
+
+def _shipped_inputs() -> dict:
+    """What a shipped driver must match here: these sources (the ctypes layout above), this Python and platform."""
+    return {
+        "what": WHAT,
+        "sources": {name: hashlib.sha256(data).hexdigest() for name, data in sources().items()},
+        "python": sys.implementation.cache_tag,
+        "abiflags": getattr(sys, "abiflags", ""),
+        "platform": sysconfig.get_platform(),
+    }
+
+
+def _write_shipped_entry(folder: Path) -> None:
+    inputs = _shipped_inputs()
+    digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+    binary = hashlib.sha256((folder / BINARY).read_bytes()).hexdigest()
+    data = {"format": prebuilt.MARK, "key": digest, "module_name": "capsules_quadpack", "exports": [],
+            "inputs": inputs, "returns": {}, "variants": {levels.BASELINE: {"binary": BINARY, "sha256": binary}}}
+    for name in (*SOURCES, "build.log"):
+        (folder / name).unlink()  # the wheel needs the binary; the sources are in capsules itself
+    (folder / ENTRY_FILE).write_text(json.dumps(data, indent=1, sort_keys=True))
+
+
+def _shipped_data(folder: Path) -> dict | None:
+    try:
+        data = json.loads((folder / ENTRY_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    ok = isinstance(data, dict) and data.get("format") == prebuilt.MARK and isinstance(data.get("inputs"), dict)
+    return data if ok and data["inputs"].get("what") == WHAT else None
+
+
+def shipped() -> Entry | None:
+    """The driver a loaded package's wheel ships for this Python and these sources, checked; None if none suits."""
+    for folder in prebuilt.folders():
+        data = _shipped_data(folder / PREBUILT)
+        if data is None or data["inputs"] != _shipped_inputs():
+            continue
+        try:
+            return verified(folder / PREBUILT, data, installed=True)
+        except (OSError, ValueError, CapsulesError):
+            continue  # damaged or unsafe: as if absent, and the next one (or the compiler) serves
+    return None
+
+
+def compile_into(folder: Path, portable: bool = False) -> None:
     """Write the driver's sources into ``folder`` and compile them there (its build.log records how).
 
     Raises
@@ -185,7 +276,7 @@ def compile_into(folder: Path) -> None:
     """
     for name, data in sources().items():
         write_file(folder / name, data)
-    compiler, flags = compile_command()
+    compiler, flags = compile_command(portable)
     include = sysconfig.get_paths()["include"]
     command = [*compiler, *flags, f"-I{include}", str(folder / "driver.cpp"), "-o", str(folder / BINARY)]
     try:
@@ -193,7 +284,8 @@ def compile_into(folder: Path) -> None:
     except OSError as err:
         raise BuildError(
             f"cannot run the C++ compiler '{compiler[0]}': {err.strerror}. capsules.nquad compiles its QUADPACK "
-            "driver once per machine: set CXX to a C++ compiler, or use scipy.integrate.nquad"
+            "driver once per machine, unless a package whose prebuilt kernels are loaded ships it: set CXX to a "
+            "C++ compiler, or use scipy.integrate.nquad"
         ) from None
     (folder / "build.log").write_text(shlex.join(command) + "\n" + done.stdout + done.stderr)
     if done.returncode != 0:
