@@ -28,6 +28,7 @@ from ..child.protocol import EXPORTS_SYMBOL, c_string, in_part
 from ..signatures import Signature
 from ..spec import ExportSpec
 from . import names
+from .roles import ND_INTEGRATORS
 from .parameters import types_of, unpacking
 from .runtime import entry_runtime
 
@@ -51,6 +52,7 @@ class EntryPlan:
     fast: str  # the parameters of the path where they hold
     apart: str  # `` && `` the test that SciPy's buffers share no byte
     due: str  # the test of whether it is time to ask Python for a Ctrl-C or a failure ("": it never asks)
+    countdown: str  # the counter `due` counts down (see entry_runtime.hpp)
     short_loops: str  # the kernel's loops are short (a generic_filter footprint), see CAPSULES_SHORT_LOOPS
     padded: str  # the entry point reserves unused stack (see CAPSULES_FRAME_PAD)
 
@@ -138,6 +140,7 @@ def plan(spec: ExportSpec, sig: Signature, filename: str, checked: bool) -> Entr
         fast=fast,
         apart=_apart(sig),
         due="" if straight else _due(sig),
+        countdown=_countdown(sig),
         short_loops="yes" if "generic_filter" in sig.form.targets else "",
         padded="yes" if straight else "",
     )
@@ -249,7 +252,14 @@ def _due(sig: Signature) -> str:
     """The test of whether it is time to ask Python: at the start of each output row for a mapping, else a countdown."""
     if "geometric_transform" in sig.form.targets:  # a0: the output coordinates, a2: their rank
         return "capsules_rt::due_at_row(a0, a2)"
-    return "capsules_rt::due()"
+    return f"capsules_rt::due({_countdown(sig)})"
+
+
+def _countdown(sig: Signature) -> str:
+    """The counter of an entry point: its thread's for an integrand (capsules.nquad calls from many threads), else one."""
+    if set(sig.form.targets) & set(ND_INTEGRATORS):
+        return "capsules_rt::thread_countdown()"
+    return "capsules_rt::countdown"
 
 
 def _unpacked(spec: ExportSpec, sig: Signature) -> list[str]:

@@ -90,20 +90,22 @@ inline void failed_without_error(const char *where);
 // straight integrand (no loop, nothing called but math) never asks: its
 // calls are short, and quad soon returns to Python (see capsules/generate/entries.py).
 //
-// Each thread counts down on a cache line of its own: capsules.nquad runs
-// integrals in several threads at once, and one counter that every call
-// writes would move its cache line from core to core at each call (two
-// threads then ran slower than one: benchmarks/NQUAD.md).  A thread_local
-// would cost a call to __tls_get_addr in a module loaded by dlopen (and
-// the initial-exec model can exhaust the static TLS of a process that
-// loads many modules), so the thread pointer, which the ABI keeps in a
-// register, picks one of 64 counters.  Two threads that land on the same
-// one only share its cache line, as every thread did before.
+// SciPy's ndimage functions hold the GIL while they call, so their kernels
+// share one counter.  Integrands are also called by capsules.nquad, which
+// releases the GIL and so runs in several threads at once: one counter that
+// every call writes would move its cache line from core to core at each call
+// (a two-thread sweep then ran slower than one thread: benchmarks/NQUAD.md).
+// Theirs is one of 64, each on a cache line of its own, picked by the thread
+// pointer, which the ABI keeps in a register: a thread_local would cost a
+// call to __tls_get_addr in a module loaded by dlopen (and the initial-exec
+// model can exhaust the static TLS of a process that loads many modules).
+// Two threads that land on the same counter only share its cache line.
+inline std::atomic<int> countdown{256};
 struct alignas(64) Countdown {
   std::atomic<int> left{256};
 };
 inline Countdown countdowns[64];
-inline std::atomic<int> &countdown() {
+inline std::atomic<int> &thread_countdown() {
   std::uintptr_t thread = 0;
 #if defined(__x86_64__)
   asm("mov %%fs:0, %0" : "=r"(thread));  // the TCB's first word points to itself
@@ -112,18 +114,17 @@ inline std::atomic<int> &countdown() {
 #endif
   return countdowns[((thread >> 12) * 0x9E3779B97F4A7C15ull) >> 58].left;
 }
-inline bool stop_now() {
+inline bool stop_now(std::atomic<int> &count) {
   PyGILState_STATE gil = PyGILState_Ensure();
   bool stop = PyErr_Occurred() != nullptr || PyErr_CheckSignals() != 0;
   PyGILState_Release(gil);
-  countdown().store(stop ? 1 : 256, std::memory_order_relaxed);
+  count.store(stop ? 1 : 256, std::memory_order_relaxed);
   return stop;
 }
 // Whether it is time to ask: the test on the hot path.  The asking itself
 // happens in a separate cold function, so that the hot path stays a leaf
 // (no registers to save for a call that almost never happens).
-inline bool due() {
-  std::atomic<int> &count = countdown();
+inline bool due(std::atomic<int> &count) {
   int left = count.load(std::memory_order_relaxed) - 1;
   count.store(left, std::memory_order_relaxed);
   return left <= 0;
@@ -132,7 +133,8 @@ inline bool due_at_row(const npy_intp *out_coords, int rank) {
   return rank > 0 && out_coords[rank - 1] == 0;
 }
 template <class T> T fail(T value) {
-  countdown().store(1, std::memory_order_relaxed);
+  countdown.store(1, std::memory_order_relaxed);
+  thread_countdown().store(1, std::memory_order_relaxed);
   return value;
 }
 // Whether n items at p and m items at q share no byte (compared as
