@@ -6,6 +6,9 @@ in 3-D (W2 itself) and in 4-D, integrated by:
 * scipy.integrate.nquad with the capsule (its outer levels in Python);
 * capsules.nquad with the same capsule (every level compiled);
 * capsules.nquad with the hand-written C of benchmarks/c/kernels.c through ctypes (a foreign pointer);
+* capsules.nquad in a driver compiled with that C integrand inside (CAPSULES_NQUAD_INTEGRAND in
+  capsules/quadpack/driver.cpp), where the compiler inlines it: what compiling the integrand
+  together with the driver would gain;
 * scipy.integrate.nquad with the plain-Python integrand;
 * scipy.integrate.cubature with a vectorised NumPy integrand (another algorithm: its own
   evaluation count and result, shown for scale).
@@ -30,7 +33,9 @@ import os
 import platform
 import random
 import statistics
+import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from collections.abc import Callable
@@ -43,11 +48,13 @@ import scipy
 from scipy import integrate
 
 import capsules
+from capsules.quadpack import driver as engines
 from capsules.quadpack.driver import driver
+from capsules.quadpack.integrals import FORMS, callee_of, level_specs, run
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from harness import CAPSULES_CACHE, GENZ, KERNELS, CProvider, build_c  # noqa: E402
+from harness import C_DIR, CAPSULES_CACHE, GENZ, KERNELS, CProvider, build_c  # noqa: E402
 
 # W2, and a 4-D case whose every level needs one 21-point rule (21^4 evaluations):
 # where SciPy's Python between the inner quad calls weighs most
@@ -73,15 +80,35 @@ def genz_vectorised(coefficients: tuple[float, ...]) -> Callable[[np.ndarray], n
     return lambda x: np.cos(2.0 * math.pi * u + x @ a)
 
 
+def inlined_engine(folder: Path) -> engines.Driver:
+    """capsules.nquad's driver compiled with W2's C integrand (``genz`` of benchmarks/c/kernels.c) inside.
+
+    The same sources and flags as the driver capsules builds, plus
+    -fno-semantic-interposition, without which gcc may not inline a
+    function of a shared library that another library could replace.
+    """
+    for name, data in engines.sources().items():
+        (folder / name).write_bytes(data)
+    compiler, flags = engines.compile_command()
+    binary = folder / "inlined.so"
+    subprocess.run([*compiler, *flags, "-fno-semantic-interposition", f"-I{sysconfig.get_paths()['include']}",
+                    "-include", str(C_DIR / "kernels.c"), "-DCAPSULES_NQUAD_INTEGRAND=genz",
+                    str(folder / "driver.cpp"), "-o", str(binary)], check=True, capture_output=True, text=True)
+    return engines.load(binary)
+
+
 def implementations(
-    capsule: Any, foreign: Any, noop: Any, coefficients: tuple[float, ...],
+    capsule: Any, foreign: Any, noop: Any, coefficients: tuple[float, ...], inlined: engines.Driver,
 ) -> dict[str, Callable[[], Any]]:
     n = len(coefficients) - 1
     ranges = [[0, 1]] * n
+    # the inlined driver ignores the pointer and reads the coefficients from user_data
+    callee, levels = callee_of(foreign, "func", FORMS), level_specs(ranges, None)
     table = {
         REFERENCE: lambda: integrate.nquad(capsule, ranges, full_output=True),
         "capsules.nquad, capsule": lambda: capsules.nquad(capsule, ranges, full_output=True),
         "capsules.nquad, C through ctypes": lambda: capsules.nquad(foreign, ranges, full_output=True),
+        "capsules.nquad, C inlined into the driver": lambda: run(callee, levels, [], True, 2, engine=inlined),
         # a C function that returns 0 at once (each quad call then stops after one 21-point rule):
         # the integrators' own cost per evaluation
         "floor: scipy.nquad, no-op C": lambda: integrate.nquad(noop, ranges, full_output=True),
@@ -125,8 +152,9 @@ def result_of(name: str, outcome: Any) -> tuple[float, int | None]:
 
 def workload_rows(
     name: str, coefficients: tuple[float, ...], capsule: Any, foreign: Any, noop: Any, repeats: int,
+    inlined: engines.Driver,
 ) -> list[str]:
-    table = implementations(capsule, foreign, noop, coefficients)
+    table = implementations(capsule, foreign, noop, coefficients, inlined)
     results = {impl: result_of(impl, call()) for impl, call in table.items()}
     reference = results[REFERENCE][0]
     times = interleaved(table, repeats)
@@ -188,12 +216,13 @@ def main(argv: list[str] | None = None) -> int:
         c = CProvider(library)
         lines = header(load)
         noop = CProvider(library, noop=True)
+        inlined = inlined_engine(Path(tmp))
         lines += ["Medians of wall and CPU time per integral; speed-ups over scipy.nquad with the same capsule.", "",
                   "| workload | implementation | wall, ms | CPU, ms | CPU, ns per evaluation | speed-up (wall) | "
                   "speed-up (CPU) | neval | result vs scipy.nquad |", "|---|---|---|---|---|---|---|---|---|"]
         for name, coefficients in WORKLOADS.items():
             lines += workload_rows(name, coefficients, genz.lowlevel(coefficients), c.callback("genz", coefficients),
-                                   noop.callback("genz", coefficients), repeats)
+                                   noop.callback("genz", coefficients), repeats, inlined)
         count = 16 if args.quick else 200
         lines += ["", f"Sweep: {count} integrals of the 3-D W2 integrand over parameter sets, capsules.nquad "
                   "from a ThreadPoolExecutor (results equal the serial loop's); wall time of the whole sweep.", "",

@@ -7,6 +7,11 @@
 // Ctrl-C stops a long integral.  A pending exception ends the integral: it
 // is fetched here and raised in Python by capsules_nquad_restore, called
 // through ctypes.PyDLL (which raises what is pending when it returns).
+//
+// -DCAPSULES_NQUAD_INTEGRAND=f compiles the integrand f, of the form
+// double (int, double *, void *) and defined before this file (-include),
+// into the driver in place of the calls through the pointer, so that the
+// compiler can inline it: benchmarks/nquad.py measures what that gains.
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
@@ -111,7 +116,11 @@ class Run {
     x_[0] = x;
     double v;
     int n = static_cast<int>(x_.size());
+#ifdef CAPSULES_NQUAD_INTEGRAND  // a function compiled in, in place of the pointer: see the top of this file
+    if constexpr (Form == 0) v = CAPSULES_NQUAD_INTEGRAND(n, x_.data(), p_.user_data);
+#else
     if constexpr (Form == 0) v = reinterpret_cast<double (*)(int, double *, void *)>(p_.function)(n, x_.data(), p_.user_data);
+#endif
     if constexpr (Form == 1) v = reinterpret_cast<double (*)(int, double *)>(p_.function)(n, x_.data());
     if constexpr (Form == 2) v = reinterpret_cast<double (*)(double, void *)>(p_.function)(x, p_.user_data);
     if constexpr (Form == 3) v = reinterpret_cast<double (*)(double)>(p_.function)(x);

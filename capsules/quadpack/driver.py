@@ -136,7 +136,7 @@ def driver(cache: Cache | str | Path | None = None) -> Driver:
     """
     with _loading:
         if not _loaded:
-            _loaded.append(_load(_find_or_build(cache)))
+            _loaded.append(load(_find_or_build(cache).binary))
         return _loaded[0]
 
 
@@ -295,9 +295,10 @@ def compile_into(folder: Path, portable: bool = False) -> None:
         )
 
 
-def _load(entry: Entry) -> Driver:
-    library = ctypes.CDLL(str(entry.binary))
-    holding = ctypes.PyDLL(str(entry.binary))  # keeps the GIL, and raises what is pending when the call returns
+def load(binary: Path) -> Driver:
+    """The driver compiled into ``binary``, loaded (no checks: :func:`driver` checks what it finds before it loads it)."""
+    library = ctypes.CDLL(str(binary))
+    holding = ctypes.PyDLL(str(binary))  # keeps the GIL, and raises what is pending when the call returns
     run = library.capsules_nquad
     run.argtypes, run.restype = [ctypes.POINTER(Problem)], ctypes.c_int32
     restore = holding.capsules_nquad_restore
@@ -305,4 +306,4 @@ def _load(entry: Entry) -> Driver:
     inner = library.capsules_nquad_inner
     inner.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_double), ctypes.c_void_p]
     inner.restype = ctypes.c_double
-    return Driver(entry.binary, run, restore, inner)
+    return Driver(binary, run, restore, inner)

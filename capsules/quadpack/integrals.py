@@ -26,7 +26,7 @@ from scipy import LowLevelCallable
 
 from ..errors import IntegrationInputError, SignatureError
 from ..load import Kernel
-from .driver import Bound, Level, Problem, driver
+from .driver import Bound, Driver, Level, Problem, driver
 
 # The integrand's C signatures SciPy's quad accepts, and the driver's number for each.
 FORMS = {
@@ -255,8 +255,9 @@ class InnerCallable(LowLevelCallable):
 
 def run(
     callee: Callee, levels: list[LevelSpec], args: list[float], full_output: bool, stacklevel: int,
+    engine: Driver | None = None,
 ) -> Any:
-    """Integrate in the driver, with the GIL released; raise what a kernel raised, warn as SciPy would."""
+    """Integrate in ``engine`` (the driver by default), with the GIL released; raise what a kernel raised, warn as SciPy would."""
     if callee.form >= ONE_VARIABLE and len(levels) + len(args) > 1:
         raise IntegrationInputError(
             f"func takes one double ({callee.keep.signature!r}) but the integral has {len(levels)} variable(s) and "
@@ -267,7 +268,7 @@ def run(
     order = (ctypes.c_int32 * (6 * len(levels)))()
     problem.ier_counts, problem.order = counts, order
     problem.main_thread = int(threading.current_thread() is threading.main_thread())
-    engine = driver()
+    engine = engine or driver()
     status = engine.run(ctypes.byref(problem))
     if status == 1:
         engine.restore(ctypes.byref(problem))
