@@ -44,7 +44,8 @@ from .build import Unit, build, kernel_files, units
 from .cache import Cache
 from .decorators import InlineKernel, lift_function
 from .errors import CapsulesError, KernelError, SpecError
-from .load import Kernel, KernelModule, load
+from .generate.parameters import ParameterType, types_of
+from .load import ComplexParts, Kernel, KernelCallable, KernelModule, load
 from .signatures import FORMS, Form
 from .source import decode_source, read_source
 
@@ -60,6 +61,7 @@ SHAPES: dict[str, tuple[int, int]] = {
 FILTER1D_SIZE = (1, 5)
 COORDINATES = (0, 65535)  # the output coordinates of an image this size
 USER_DATA_ITEMS = 16  # for a raw kernel whose subscripts of user_data are not constants
+ARRAY_LENGTH = (1, 6)  # each axis of a natural kernel's array parameter (len(NAME))
 
 CAUSES: dict[str, str] = {
     "int-overflow": "int64 wrap-around: Python's integers grow past 2**63, the compiled ones wrap",
@@ -246,18 +248,15 @@ class KernelResult:
     role: str
     settings: Settings
     divergence: Divergence | None = None
-    skipped: str = ""  # why the kernel was not checked, when it was not
 
     @property
     def agrees(self) -> bool:
-        """Whether no input was found at which the two sides differ (a kernel not checked differs in nothing)."""
+        """Whether no input was found at which the two sides differ."""
         return self.divergence is None
 
     def message(self) -> str:
         """``path:line: kernel: compiled gives A, Python gives B for inputs ...``, or that it agrees."""
         where = f"{self.path}:{self.line}: {self.kernel}"
-        if self.skipped:
-            return f"{where}: not checked: {self.skipped}"
         if self.divergence is None:
             domains = ", ".join(f"{n}={_bounds(lo, hi)}" for n, (lo, hi) in self.settings.domains)
             within = f" within {domains}" if domains else ""
@@ -275,8 +274,6 @@ class KernelResult:
             "agrees": self.agrees, "examples": self.settings.examples, "seed": self.settings.seed,
             "ulp": self.settings.ulp, "atol": self.settings.atol, "any_zero": self.settings.any_zero, "domains": {n: list(b) for n, b in self.settings.domains},
         }
-        if self.skipped:
-            data["skipped"] = self.skipped
         if self.divergence is not None:
             d = self.divergence
             data["divergence"] = {"inputs": d.inputs, "compiled": d.compiled, "python": d.python,
@@ -443,11 +440,6 @@ def check(subject: Subject, settings: Settings) -> KernelResult:
     from hypothesis import settings as hypothesis_settings
     from hypothesis.errors import Flaky, NoSuchExample
 
-    spec = subject.kernel.spec
-    if spec.parameter_types or spec.part:  # what lowlevel() takes or gives is not a list of floats
-        why = ("verify does not generate typed or array parameters yet" if spec.parameter_types
-               else "verify does not check complex integrands yet")
-        return KernelResult(subject.path, subject.line, subject.kernel.name, spec.role or "raw", settings, skipped=why)
     caller = Caller(subject.kernel, subject.function, subject.text)
     settings = comment_settings(subject.comments, subject.path, subject.line, settings, caller.names)
     result = KernelResult(subject.path, subject.line, subject.kernel.name, caller.role, settings)
@@ -474,17 +466,23 @@ def check(subject: Subject, settings: Settings) -> KernelResult:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one side did: its values (a result, a line, coordinates), its success flag, or what it raised."""
+    """What one side did: its values (a result, a line, coordinates), its success flag, or what it raised.
+
+    A complex integrand's values are its real and imaginary parts (``parts``).
+    """
 
     values: tuple[float, ...] = ()
     ok: bool = True
     error: BaseException | None = field(default=None, compare=False)
+    parts: bool = False
 
     def __str__(self) -> str:
         if self.error is not None:
             return f"raises {type(self.error).__name__}: {self.error}"
         if not self.ok:
             return "reports failure (returns 0)"
+        if self.parts:
+            return f"gives {complex(*self.values)!r}"
         shown = ", ".join(_number(v) for v in self.values)
         return f"gives {shown}" if len(self.values) == 1 else f"gives [{shown}]"
 
@@ -530,6 +528,17 @@ def _number(x: float) -> str:
     return repr(float(x)) if isinstance(x, float) and not float(x).is_integer() else repr(x)
 
 
+def _value(x: Any) -> str:
+    """A parameter's value as the user would write it: a number, or an array as nested lists."""
+    if isinstance(x, np.ndarray):
+        return repr(x.tolist())
+    return _number(x)
+
+
+def _copied(x: Any) -> Any:
+    return x.copy() if isinstance(x, np.ndarray) else x
+
+
 # ------------------------------------------------------------------ inputs
 
 
@@ -540,13 +549,14 @@ class Case:
     ``values``: the integration point, the window or the input line;
     ``count``: the output line's length; ``coords``: the output
     coordinates; ``data``: a raw kernel's user_data, or a natural kernel's
-    parameters (in the order ``lowlevel`` takes them).
+    parameters (in the order ``lowlevel`` takes them): a float, an int or
+    a numpy array each, as its type declares.
     """
 
     values: tuple[float, ...] = ()
     count: int = 0
     coords: tuple[int, ...] = ()
-    data: tuple[float, ...] = ()
+    data: tuple[Any, ...] = ()
 
 
 # the kind of call each SciPy target makes
@@ -569,14 +579,23 @@ class Caller:
         kind = _KINDS.get(self.form.targets[0], "integrand")
         self.kind = "quad" if kind == "integrand" and self.form.args[0] == "double" else kind
         self.role = self.spec.role or self.form.targets[0]
-        restype = _C_TYPES[self.form.ret]
-        argtypes = [_C_TYPES.get(a, ctypes.c_void_p) for a in self.form.args]
-        # PYFUNCTYPE keeps the GIL and raises the exception a failing kernel sets, as SciPy's callers see it
-        self.c_function = ctypes.PYFUNCTYPE(restype, *argtypes)(kernel.address)
+        self.c_functions: dict[int, Any] = {}  # by address: a complex integrand's parts are two functions
+        # a natural kernel's runtime parameters, in the order lowlevel() takes them, with their types
+        count = len(self.kernel.parameters)
+        self.types = dict(zip(self.kernel.parameters, types_of(self.spec.parameter_types, count)))
         slot = self.form.user_data
         self.reads_user_data = not self.natural and slot is not None and self.spec.reads[slot] is not None
         self.parameters = self._parameter_names(function)
         self.user_data_items = self._user_data_items(text) if self.reads_user_data else 0
+
+    def c_function(self, address: int) -> Any:
+        """The C function at ``address``, typed as SciPy calls it."""
+        if address not in self.c_functions:
+            restype = _C_TYPES[self.form.ret]
+            argtypes = [_C_TYPES.get(a, ctypes.c_void_p) for a in self.form.args]
+            # PYFUNCTYPE keeps the GIL and raises the exception a failing kernel sets, as SciPy's callers see it
+            self.c_functions[address] = ctypes.PYFUNCTYPE(restype, *argtypes)(address)
+        return self.c_functions[address]
 
     # ---------------------------------------------------------------- names
 
@@ -655,7 +674,7 @@ class Caller:
         from hypothesis import strategies as st
 
         if self.natural:
-            return st.tuples(*(_floats(settings.domain(p)) for p in self.kernel.parameters))
+            return st.tuples(*(_parameter(name, kind, settings) for name, kind in self.types.items()))
         if not self.reads_user_data:
             return st.just(())
         name = self._user_data_name
@@ -668,18 +687,31 @@ class Caller:
     # ---------------------------------------------------------------- the two sides
 
     def compiled(self, case: Case) -> Outcome:
-        """Call the capsule's C function as SciPy does: its argument layout, user_data from ``lowlevel``."""
+        """Call the capsule's C function as SciPy does: its argument layout, user_data from ``lowlevel``.
+
+        A complex integrand's two functions are called in turn, as SciPy
+        integrates ``lowlevel().real`` and ``lowlevel().imag``.
+        """
         if self.natural:
-            callable_ = self.kernel.lowlevel(**dict(zip(self.kernel.parameters, case.data)))
+            made = self.kernel.lowlevel(**dict(zip(self.kernel.parameters, case.data)))
         else:
-            callable_ = self.kernel.lowlevel(user_data=self._user_data(case))
+            made = self.kernel.lowlevel(user_data=self._user_data(case))
+        if not isinstance(made, ComplexParts):
+            return self._call(made, case)
+        real, imag = self._call(made.real, case), self._call(made.imag, case)
+        if real.error is not None or imag.error is not None:
+            return real if real.error is not None else imag
+        return Outcome(real.values + imag.values, parts=True)
+
+    def _call(self, callable_: KernelCallable, case: Case) -> Outcome:
+        """One C function of the kernel called on ``case``, with the user_data ``callable_`` holds."""
         held = callable_.user_data_array
         user_data = None if held is None else held.ctypes.data
         arrays, args, out = self._c_arguments(case)
         if self.form.user_data is not None:
             args.append(user_data)
         try:
-            returned = self.c_function(*args)
+            returned = self.c_function(callable_.kernel.address)(*args)
         except Exception as err:  # noqa: BLE001  (the kernel's own exception, whatever it is)
             cause = err.__cause__
             if cause is None and isinstance(err, KernelError):
@@ -717,12 +749,16 @@ class Caller:
             except Exception as err:  # noqa: BLE001  (what the user's function raises is the result)
                 return Outcome(error=err)
 
-    def _all_parameters(self, case: Case) -> list[float]:
+    def _all_parameters(self, case: Case) -> list[Any]:
+        """Every parameter's value for the Python side, an array a copy of its own (the function may write it)."""
         fixed, given = dict(self.spec.constants), dict(zip(self.kernel.parameters, case.data))
-        return [fixed[p] if p in fixed else given[p] for p in self.parameters]
+        return [fixed[p] if p in fixed else _copied(given[p]) for p in self.parameters]
 
     def _natural(self, case: Case, call: Callable[..., Any]) -> Outcome:
         parameters = self._all_parameters(case)
+        if self.kind == "integrand" and self.spec.part:
+            value = complex(call(*case.values, *parameters))
+            return Outcome((value.real, value.imag), parts=True)
         if self.kind == "integrand":
             return Outcome((float(call(*case.values, *parameters)),))
         if self.kind == "filter":
@@ -763,7 +799,7 @@ class Caller:
         """The input as the user's function sees it: ``x=0.0, y=1.5; a=2.0``."""
         if self.natural:
             given = dict(zip(self.kernel.parameters, case.data))
-            parameters = ", ".join(f"{p}={_number(v)}" for p, v in given.items())
+            parameters = ", ".join(f"{p}={_value(v)}" for p, v in given.items())
             named = self._described(case, self.spec.provided)
             return f"{named}; {parameters}" if parameters else named
         shown = self._described(case, self.spec.params)
@@ -857,6 +893,23 @@ def _floats(bounds: tuple[float, float] | None) -> Any:
 def _signed(x: float) -> tuple[float, float]:
     """``x`` for ordering as Hypothesis bounds floats: -0.0 below 0.0."""
     return x, math.copysign(1.0, x)
+
+
+def _parameter(name: str, kind: ParameterType, settings: Settings) -> Any:
+    """A natural kernel's parameter of type ``kind``: a float, an int or an array, within its domain.
+
+    An array's items are drawn from the domain of its name (``table=0:1``),
+    the length of each of its axes from ``len(NAME)`` (:data:`ARRAY_LENGTH`
+    by default).
+    """
+    from hypothesis.extra import numpy as hnp
+
+    dtype = np.dtype(kind.dtype)
+    if kind.rank == 0:
+        return _items(dtype, settings.domain(name))
+    low, high = _int_range(settings.domain(f"len({name})", ARRAY_LENGTH), low=1)
+    shapes = hnp.array_shapes(min_dims=kind.rank, max_dims=kind.rank, min_side=low, max_side=high)
+    return hnp.arrays(dtype, shapes, elements=_items(dtype, settings.domain(name)))
 
 
 def _items(dtype: np.dtype, bounds: tuple[float, float] | None) -> Any:
