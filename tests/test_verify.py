@@ -140,6 +140,8 @@ def needs_rank_two(output_coordinates, input_coordinates, output_rank, input_ran
     return 1
 
 
+# an infinite bound of an integer parameter: up to the largest int64
+#capsules verify n=-1e3:inf
 #capsules integrand counted(x; counts: int32[:, :], n: int64)
 def counted(x, counts, n):
     total = 0.0

@@ -155,5 +155,8 @@ def _items(dtype: np.dtype, bounds: tuple[float, float] | None) -> Any:
     if dtype.kind == "b":
         return st.booleans().map(float)
     info = np.iinfo(dtype)
-    low, high = bounds if bounds is not None else (info.min, info.max)
-    return st.integers(max(info.min, math.ceil(low)), min(info.max, math.floor(high)))
+    low, high = bounds if bounds is not None else (-math.inf, math.inf)
+    # an infinite bound has no integer: it stands for the dtype's own
+    lo = info.min if math.isinf(low) else max(info.min, math.ceil(low))
+    hi = info.max if math.isinf(high) else min(info.max, math.floor(high))
+    return st.integers(lo, hi)
