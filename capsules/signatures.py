@@ -180,6 +180,10 @@ def match(spec: ExportSpec) -> Signature:
     raise SignatureError(_explain(spec, c_args, candidates), **spec.where())
 
 
+# what a '#capsules' comment declares between its parentheses
+_PARENTHESES = re.compile(r"\((.*)\)\s*$")
+
+
 def check_return(spec: ExportSpec, sig: Signature, kind: str) -> None:
     """Refuse a return type the SciPy caller would misread.
 
@@ -189,6 +193,9 @@ def check_return(spec: ExportSpec, sig: Signature, kind: str) -> None:
     allowed = ACCEPTED_RETURNS[sig.form.ret]
     if kind in allowed:
         return
+    if "complex" in kind and spec.role and sig.form.ret == "double":  # a natural integrand: it may say so
+        raise SignatureError(f"'{spec.name}' returns a complex value; declare it {_complex_declaration(spec)}, "
+                             "and lowlevel() gives its real and imaginary parts", **spec.where())
     callers = ", ".join(sig.targets)
     if sig.form.ret == "double":
         hint = "return a float (for example float(...))"
@@ -200,6 +207,15 @@ def check_return(spec: ExportSpec, sig: Signature, kind: str) -> None:
         f"'{spec.name}' returns {kind} (pythran infers it), but {callers} read a C {sig.form.ret}: {hint}",
         **spec.where(),
     )
+
+
+def _complex_declaration(spec: ExportSpec) -> str:
+    """The kernel's declaration ending ``-> complex``, as a comment and as a decorator would write it."""
+    line = spec.source_line.strip()
+    inside = _PARENTHESES.search(line)
+    if not line.startswith("#") or inside is None:
+        return "with '-> complex' after the parentheses of its '#capsules' comment (or at the end of its decorator's string)"
+    return f"'{line} -> complex' (decorated: '@capsules.{spec.role}(\"{inside.group(1)} -> complex\")')"
 
 
 def _argument_c_type(spec: ExportSpec, i: int) -> str:

@@ -110,3 +110,22 @@ def test_a_complex_result_only_for_integrands(comment: str, message: str, tmp_pa
     """).lstrip())
     errors = scan(path).errors
     assert len(errors) == 1 and message in str(errors[0]) and str(errors[0]).startswith(f"{path}:1:")
+
+
+@pytest.mark.compile
+def test_a_complex_value_without_the_declaration_is_located(tmp_path: Path, cache_dir: Path) -> None:
+    path = tmp_path / "undeclared.py"
+    path.write_text(textwrap.dedent("""
+        import cmath
+
+
+        #capsules integrand wave(x; k)
+        def wave(x, k):
+            return cmath.exp(complex(0.0, k) * x)
+    """).lstrip())
+    with pytest.raises(capsules.CapsulesError) as caught:
+        capsules.load(path, cache=cache_dir)
+    assert str(caught.value).startswith(
+        f"{path}:4: 'wave' returns a complex value; declare it '#capsules integrand wave(x; k) -> complex' "
+        """(decorated: '@capsules.integrand("x; k -> complex")')""")
+    assert "static_cast" not in str(caught.value)

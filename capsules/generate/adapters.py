@@ -116,6 +116,20 @@ import numpy as _capsules_np
 
 def _capsules_at(i, n):
     return i + n if i < 0 else i
+
+
+# the parts of a value declared complex, as Python's .real and .imag give
+# them: isinstance is decided at compile time, a float has no .real in pythran
+def _capsules_real(v):
+    if isinstance(v, complex):
+        return v.real
+    return v * 1.0
+
+
+def _capsules_imag(v):
+    if isinstance(v, complex):
+        return v.imag
+    return 0.0
 {checked}'''
 
 # Every build: an integer // or % by zero raises, as in Python, instead of

@@ -53,8 +53,8 @@ class Role:
     user_data: bool = True  # the adapter always takes user_data (SciPy's form has it); else only with parameters
     # for a kernel declared ``-> complex``: an adapter per part of its result
     # (SciPy's callbacks return real numbers); "": the role has no parts.
-    # + 0j: a complex number whether the kernel returns one or a float
-    # (pythran's complex() takes no complex)
+    # _capsules_real and _capsules_imag (capsules.generate.adapters) take a
+    # float as well as a complex, and keep a zero's sign, which + 0j loses
     parts_body: str = ""
 
 
@@ -86,7 +86,7 @@ def {entry}(n, xx{ud}{unpacked}):
 def {entry}(n, xx{ud}{unpacked}):
     if n != {count}:
         raise ValueError("{name} integrates {count} variable(s) ({provided}), but SciPy passed another number")
-    r = ({name}({xx}{p}) + 0j).{part}
+    r = _capsules_{part}({name}({xx}{p}))
 {check}    return r""",
         ),
         Role(
