@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -230,7 +232,9 @@ def test_each_known_cause_is_caught_shrunk_and_named(divergent, divergent_report
     assert result.divergence.cause == cause
     assert result.divergence.inputs.endswith(inputs) or result.divergence.inputs.startswith(inputs)
     assert f"(line {_line(divergent, at)})" in result.divergence.explanation
-    assert result.message().startswith(f"{divergent}:{result.line}: {kernel}: compiled gives ")
+    # where Python's index is out of range, the default build (which does not check) is not called
+    called = "is not called (a build without checks would read out of range" if cause == "index" else "gives "
+    assert result.message().startswith(f"{divergent}:{result.line}: {kernel}: compiled {called}")
 
 
 def test_shrunk_example_is_the_boundary(divergent_report):
@@ -523,3 +527,21 @@ def test_every_bundled_kernel_agrees(cache_dir: Path) -> None:
     # kernels/data.py's kernels, whose parameters are arrays, are among them
     data = {r.kernel: r.path for r in report.results if Path(r.path).name == "data.py"}
     assert set(data) == {"interpolated", "weighted"}, data
+
+
+FAR = """
+#capsules integrand far(x; table: float64[:])
+def far(x, table):
+    return table[len(table) + 100000000]
+"""
+
+
+def test_the_default_build_is_not_called_where_python_reads_out_of_range(tmp_path, cache_dir):
+    """Reading 800 MB past an array's end may crash the process: verify reports the index instead of calling it."""
+    path = tmp_path / "far.py"
+    path.write_text(FAR)
+    done = subprocess.run([sys.executable, "-m", "capsules", "verify", str(path), "--cache", str(cache_dir)],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 1, done.stdout + done.stderr  # a divergence, not a crash
+    assert f"{path}:2: far: compiled is not called (a build without checks would read out of range" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr

@@ -35,6 +35,19 @@ class Caller:
             self.c_functions[address] = ctypes.PYFUNCTYPE(restype, *argtypes)(address)
         return self.c_functions[address]
 
+    def both(self, case: Case) -> tuple[Outcome, Outcome]:
+        """The compiled and the Python outcome on ``case``.
+
+        Where Python raises IndexError and the build does not check indices,
+        the compiled side is not called: it would read past the end of an
+        array, and may crash the process.
+        """
+        python = self.python(case)
+        if isinstance(python.error, IndexError) and not self.layout.kernel.module.checked:
+            return Outcome(not_called="a build without checks would read out of range here; "
+                                      "verify the checked build to see what it does"), python
+        return self.compiled(case), python
+
     def compiled(self, case: Case) -> Outcome:
         """Call the capsule's C function as SciPy does: its argument layout, user_data from ``lowlevel``.
 

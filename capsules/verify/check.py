@@ -80,7 +80,7 @@ def check(subject: Subject, settings: Settings) -> KernelResult:
     failures: list[Case] = []
 
     def differs(case: Case) -> bool:
-        if agree(caller.compiled(case), caller.python(case), settings):
+        if agree(*caller.both(case), settings):
             return False
         failures.append(case)
         return True
@@ -100,7 +100,7 @@ def check(subject: Subject, settings: Settings) -> KernelResult:
 
 def divergence(caller: Caller, case: Case, subject: Subject) -> Divergence:
     """The divergence at ``case``: both outcomes, the input in words and its cause."""
-    compiled, python = caller.compiled(case), caller.python(case)
+    compiled, python = caller.both(case)
     cause, detail = classify(compiled, python, probe(caller, case, subject), subject.path)
     return Divergence(describe(caller.layout, case), str(compiled), str(python), cause, detail)
 

@@ -25,8 +25,11 @@ class Outcome:
     ok: bool = True
     error: BaseException | None = field(default=None, compare=False)
     parts: bool = False
+    not_called: str = ""  # why the side was not called on this input
 
     def __str__(self) -> str:
+        if self.not_called:
+            return f"is not called ({self.not_called})"
         if self.error is not None:
             return f"raises {type(self.error).__name__}: {self.error}"
         if not self.ok:
@@ -39,6 +42,8 @@ class Outcome:
 
 def agree(compiled: Outcome, python: Outcome, settings: Settings) -> bool:
     """Whether two outcomes agree: both raise, both fail, or every value is :func:`close`."""
+    if compiled.not_called or python.not_called:
+        return False
     if compiled.error is not None or python.error is not None:
         return compiled.error is not None and python.error is not None
     if not (compiled.ok and python.ok):
