@@ -27,16 +27,23 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def one_process(only: str, repeats: int, out: Path) -> dict[str, dict[str, float]]:
-    """Ratios to C of each implementation, per workload, from one fresh ``run.py``."""
+def one_process(only: str, repeats: int, out: Path, key: str = "ratio_to_c") -> dict[str, dict[str, float]]:
+    """Ratios (to plain C, or ``key``) of each implementation, per workload, from one fresh ``run.py``."""
     subprocess.run(
         [sys.executable, str(HERE / "run.py"), "--only", only, "--repeats", str(repeats), "--skip-compile",
-         "--skip-cold-start", "--json", str(out)],
+         "--skip-cold-start", "--placement", "0", "--json", str(out)],
         check=True, capture_output=True,
     )
     report = json.loads(out.read_text())
-    return {w["key"]: {r["impl"]: r["ratio_to_c"] for r in w["results"] if r.get("ratio_to_c")}
-            for w in report["workloads"]}
+    return {w["key"]: {r["impl"]: r[key] for r in w["results"] if r.get(key)} for w in report["workloads"]}
+
+
+def across(only: str, repeats: int, processes: int) -> dict[str, dict[str, list[float]]]:
+    """Each implementation's ratio to the fastest C of its workload, once per fresh process."""
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = [one_process(only, repeats, Path(tmp) / f"{i}.json", "ratio_to_fastest_c") for i in range(processes)]
+    return {key: {impl: [run[key][impl] for run in runs] for impl in runs[0][key] if all(impl in run[key] for run in runs)}
+            for key in runs[0]}
 
 
 def markdown(runs: list[dict[str, dict[str, float]]], only: str, repeats: int) -> str:

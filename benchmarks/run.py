@@ -37,8 +37,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness as H  # noqa: E402
+import placement  # noqa: E402
 import stats  # noqa: E402
 import table  # noqa: E402
+
+# rounds per workload in each fresh process of the placement runs
+PLACEMENT_REPEATS = 7
 
 ORDER = [
     H.PLAIN_C, H.EXPERT_C, "cffi (API mode)", "Cython", "capsules", H.PREBUILT, H.FIXED, H.FIXED_C, "numba @cfunc",
@@ -320,6 +324,7 @@ def markdown(report: dict[str, Any]) -> str:
     for w in report["workloads"]:
         lines.append(f"- **{w['key']}**: {w['title']}")
     lines.append("")
+    lines += _placement_markdown(report.get("placement"))
 
     lines += ["## Details", "",
               "Times in ms per SciPy call at the workload's full size. *to fastest C*: medians, over the "
@@ -440,6 +445,22 @@ def plot(report: dict[str, Any], path: str) -> str | None:
 # --------------------------------------------------------------------------- main
 
 
+def _placement_markdown(placed: dict[str, Any] | None) -> list[str]:
+    """The ratios to the fastest C in fresh processes: median and range over the processes."""
+    if not placed:
+        return []
+    lines = [f"## Across {placed['processes']} fresh processes", "",
+             f"The same workloads in {placed['processes']} new interpreters ({placed['repeats']} rounds each), "
+             "where the loader and the allocator place code and data anew: per implementation, the median of its "
+             "per-process ratio to the fastest C of that process, and the range. The intervals above cover one "
+             "process's rounds; this is how far placement moves each figure.", "",
+             "| workload | implementation | median | range |", "|---|---|---|---|"]
+    for key, impls in placed["ratios"].items():
+        for impl, ratios in impls.items():
+            lines.append(f"| {key} | {impl} | {statistics.median(ratios):.3g} | {min(ratios):.3g} - {max(ratios):.3g} |")
+    return lines + [""]
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, 3 repeats, one cold start each")
@@ -455,6 +476,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--markdown", metavar="FILE", help="write the markdown report to FILE too")
     parser.add_argument("--plot", metavar="FILE.png", help="bar chart of the ratios to the fastest C (needs matplotlib)")
     parser.add_argument("--skip-compile", action="store_true", help="skip the compile-time measurements")
+    parser.add_argument("--placement", type=int, default=5, metavar="N",
+                        help="then rerun the workloads in N fresh processes, to show how placement of code and data "
+                             "moves each ratio (default 5; 0: none; --quick: none)")
     parser.add_argument("--skip-cold-start", action="store_true", help="skip the fresh-interpreter measurements")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="capsules modules to compile at once (setup)")
     return parser
@@ -518,6 +542,12 @@ def main(argv: list[str] | None = None) -> int:
                               "method": _method_record(method), "machine": H.machine(), "git": H.git_state(),
                               "notes": notes}
     _measure_all(report, args, sizes, method, env)
+    placements = 0 if args.quick else args.placement
+    if placements:
+        only = ",".join(w["key"] for w in report["workloads"])
+        log(f"placement: {placements} fresh processes, {PLACEMENT_REPEATS} rounds each")
+        report["placement"] = {"processes": placements, "repeats": PLACEMENT_REPEATS,
+                               "ratios": placement.across(only, PLACEMENT_REPEATS, placements)}
     notes += _method_notes(report)
     report["seconds"] = time.perf_counter() - started
     report["machine"]["loadavg_at_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
