@@ -59,6 +59,10 @@ CHECKED_FLAGS = ("-UNDEBUG",)
 # a few parts the parsing, not the code generation, sets the compile's length.
 MAX_PARTS = 4
 SOURCE_COPY = "source.orig"  # in each entry: the exact source bytes it was built from
+# The longest file stem a module name keeps: the build's files are named after the module, with
+# suffixes (".x86_64_v4.cpython-312-x86_64-linux-gnu.so.part3.o"), and a kernel file's name may
+# already be as long as the file system allows.  The key in the name keeps it unique.
+MODULE_STEM = 64
 
 
 @dataclass(frozen=True)
@@ -117,7 +121,7 @@ def build_flags(portable: bool = False, checked: bool = False) -> tuple[str, ...
 def module_name(path: Path, key: str) -> str:
     """A module name unique to this build, so an edited kernel never meets a stale import."""
     # ASCII only: a non-ASCII module name makes Python look for PyInitU_<punycode>
-    stem = identifier(path.stem)
+    stem = identifier(path.stem)[:MODULE_STEM]
     if not stem or stem[0].isdigit():
         stem = "k_" + stem
     return f"{stem}_{key[:12]}"

@@ -102,3 +102,16 @@ def test_const_applies_to_the_file_that_declares_the_kernel(tmp_path, cache_dir,
     assert main(["build", str(KERNELS), "--cache", str(cache_dir), "--const", "moving_average.length=9", "-j", "2"]) == 0
     assert main(["build", str(KERNELS), "--cache", str(cache_dir), "--const", "no_such_kernel.x=1"]) == 1
     assert "constants name 'no_such_kernel', which no file being built declares" in capsys.readouterr().err
+
+
+@pytest.mark.compile
+def test_a_file_name_as_long_as_the_file_system_allows_builds(tmp_path):
+    name = "k" * (os.pathconf(tmp_path, "PC_NAME_MAX") - len(".py"))
+    path = tmp_path / f"{name}.py"
+    path.write_text(F)
+    done = _cli("build", path.name, "--cache", str(tmp_path / "cache"), "--into", "__capsules__", cwd=tmp_path)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    mod = capsules.load(path, cache=tmp_path / "cache")
+    assert mod.entry.directory == tmp_path / "__capsules__" / name  # the prebuilt copy, by the file's own name
+    assert integrate.quad(mod.f.lowlevel(), 0, 1)[0] == pytest.approx(1.0)
+
