@@ -20,6 +20,7 @@ from .errors import BuildError, CapsulesError
 from .generate import names
 from .generate.roles import ROLES
 from .inline import line_text
+from .source import decode_source
 
 if TYPE_CHECKING:
     from .build import Plan
@@ -39,7 +40,7 @@ def build_error(plan: Plan, result: Failed, log: Path, cache: Cache) -> Capsules
     kept = cache.log_path(plan.module_name)
     write_file(kept, log.read_bytes())
     text = log.read_text(errors="replace")
-    lines = plan.source.decode("utf-8", "replace").splitlines()
+    lines = decode_source(plan.source, plan.path).splitlines()  # as the scan read it: a PEP 263 coding honoured
     if result["stage"] == "pythran":
         line, message = _pythran_failure(plan, result)
         summary = ""

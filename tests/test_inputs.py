@@ -115,3 +115,16 @@ def test_a_file_name_as_long_as_the_file_system_allows_builds(tmp_path):
     assert mod.entry.directory == tmp_path / "__capsules__" / name  # the prebuilt copy, by the file's own name
     assert integrate.quad(mod.f.lowlevel(), 0, 1)[0] == pytest.approx(1.0)
 
+
+@pytest.mark.compile
+def test_a_latin_1_kernel_builds_and_its_failures_show_its_line_as_python_reads_it(tmp_path):
+    # the kernel's string holds a latin-1 byte: a wrong decoding would change its length
+    kernel = b"# -*- coding: latin-1 -*-\n# caf\xe9\n" + F.replace("2.0", 'len("caf\xe9")').encode("latin-1")
+    (tmp_path / "good.py").write_bytes(kernel)
+    (tmp_path / "bad.py").write_bytes(kernel.replace(b"x[0] *", b"unknown_name *"))
+    mod = capsules.load(tmp_path / "good.py", cache=tmp_path / "cache")
+    assert integrate.quad(mod.f.lowlevel(), 0, 1)[0] == mod.f.py(1, [0.5]) == 2.0
+    done = _cli("build", "bad.py", "--cache", str(tmp_path / "cache"), cwd=tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "bad.py:5: pythran: Unbound identifier unknown_name" in done.stderr
+    assert '    return unknown_name * len("café")\n' in done.stderr, done.stderr
