@@ -29,6 +29,7 @@ from typing import Any
 
 from . import natural
 from .errors import CapsulesError, SpecError
+from .source import require_ascii_names
 
 _EXPORT = re.compile(r"^\s*#\s*pythran\s+export\b")
 # pythran reads every comment that starts like this as one of its own
@@ -250,9 +251,8 @@ def _parse_block(
     source_line = lines[lineno - 1].rstrip()
     text = "\n".join(_normalise(line) for line in block)
     where = {"path": path, "line": lineno, "source_line": source_line}
-    foreign = re.search(r"[^\x00-\x7f]+", text)
-    if foreign:  # pythran's parser fails on them with an IndexError of its own
-        raise SpecError(f"kernels take ASCII names only, as C does: rename '{foreign.group()}'", **where)
+    # a comment after the export's own ('# café') may say anything: pythran skips it
+    require_ascii_names("\n".join("#".join(line.split("#", 2)[:2]) for line in block), **where)
     try:
         spec = _pythran_parse(text)
     except PythranSyntaxError as err:

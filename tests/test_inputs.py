@@ -128,3 +128,25 @@ def test_a_latin_1_kernel_builds_and_its_failures_show_its_line_as_python_reads_
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "bad.py:5: pythran: Unbound identifier unknown_name" in done.stderr
     assert '    return unknown_name * len("café")\n' in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("comment", "line", "name"),
+    [
+        ("#pythran export capsule fé(int32, float64*)\ndef fé(n, x):\n", 3, "fé"),
+        ("#pythran export capsule f(int32, float64*)\n#pythran export fé(float64)\ndef f(n, x):\n", 4, "fé"),
+        ("#capsules integrand f(x; α)\ndef f(x, α):\n", 3, "α"),
+    ],
+)
+def test_a_name_outside_ascii_in_a_kernel_comment_is_one_located_message(tmp_path, comment, line, name):
+    (tmp_path / "names.py").write_text("import math\n\n" + comment + "    return 1.0\n", encoding="utf-8")
+    done = _cli("check", "names.py", cwd=tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr and "IndexError" not in done.stderr
+    assert done.stderr.startswith(f"names.py:{line}: '{name}' is not an ASCII name: "), done.stderr
+    assert "rename it with ASCII letters, digits and '_'" in done.stderr
+
+
+def test_a_remark_outside_ascii_after_an_export_comment_is_no_name(tmp_path):
+    (tmp_path / "remark.py").write_text(F.replace("\n", "  # café, µ\n", 1), encoding="utf-8")
+    done = _cli("check", "remark.py", cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout.startswith("ok: 1 capsule"), done.stderr
