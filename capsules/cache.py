@@ -113,8 +113,8 @@ def verified(directory: Path, data: Any, *, installed: bool = False, any_owner: 
         The entry is damaged (the caller treats it as missing).
     CacheError
         Others could have changed what would be imported.
-    CapsulesError
-        No variant runs on this CPU.
+    PrebuiltError
+        No variant runs on this CPU (or below ``$CAPSULES_CPU``).
     """
     check_entry_data(data)
     level = levels.pick(list(data["variants"]))

@@ -163,6 +163,8 @@ def find(
         return verified(directory, data, installed=True), None
     except (OSError, ValueError) as err:
         return None, f"its prebuilt binaries in {directory} are damaged ({err})"
+    except PrebuiltError as err:  # no level runs here: as any other difference, a build from source may do
+        return None, f"its prebuilt binaries in {directory} do not suit this process: {err.message}"
 
 
 def folders() -> list[Path]:

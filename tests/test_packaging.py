@@ -316,3 +316,28 @@ def test_unsuitable_prebuilt_is_reported_even_where_no_cache_can_be_made(unpacke
     blocker.write_text("")
     with pytest.raises(capsules.PrebuiltError, match="built for win-amd64"):
         capsules.load(unpacked, build=False, cache=blocker / "cache")
+
+
+CAPPED = """
+import sys, capsules
+from scipy import integrate
+mod = capsules.load(sys.argv[1], build=sys.argv[2] == "build")
+print(mod.entry.level, integrate.quad(mod.f.lowlevel(), 0, 1)[0])
+"""
+
+
+@pytest.mark.skipif(not X86_64, reason="one baseline variant on this architecture")
+def test_a_cpu_cap_below_every_prebuilt_level_names_the_variable_and_builds_from_source(tmp_path, cache_dir):
+    kernel = tmp_path / "capped.py"
+    kernel.write_text("#pythran export capsule f(int32, float64*)\ndef f(n, x):\n    return 3.0 * x[0] * x[0]\n")
+    assert main(["build", str(kernel), "--into", str(tmp_path / "__capsules__"), "--cache", str(cache_dir)]) == 0
+    env = {**os.environ, "CAPSULES_CPU": "i686", "CAPSULES_CACHE": str(tmp_path / "cache")}
+    refused = subprocess.run([sys.executable, "-c", CAPPED, str(kernel), "no-build"], env=env, capture_output=True,
+                             text=True, check=False)
+    last = refused.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"capsules.errors.PrebuiltError: {kernel}: its prebuilt binaries in "), refused.stderr
+    assert "CAPSULES_CPU=i686 allows none of the levels built (x86_64, x86_64_v3, x86_64_v4)" in last
+    assert "this CPU" not in last
+    built = _run([sys.executable, "-c", CAPPED, str(kernel), "build"], env=env)  # as where no prebuilt level fits
+    level, value = built.stdout.split()
+    assert level == levels.NATIVE and float(value) == pytest.approx(1.0) and built.stderr == ""
