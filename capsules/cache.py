@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from . import levels
-from .child.protocol import NO_SPACE
+from .child.protocol import NO_SPACE, SIZE_LIMIT
 from .errors import CacheError
 
 FORMAT = "v1"
@@ -407,7 +407,13 @@ def _made_from(directory: Path, wanted: list[Path]) -> bool:
 
 
 def no_space(path: Path, reason: str, doing: str = "") -> CacheError:
-    """The error for a cache whose disk (or quota) is full: where, why (``reason``), and what to do."""
+    """The error for a cache whose disk (or quota) is full, or a file that passed the size limit: where, why, what to do."""
+    if any(text in reason for text in SIZE_LIMIT):
+        return CacheError(
+            f"a file passed the limit on file sizes (ulimit -f): {reason}{doing}. Raise the limit "
+            "('ulimit -f unlimited' in the shell that builds)",
+            path=path,
+        )
     return CacheError(
         f"the disk (or quota) is full: {reason}{doing}. Free some space there, or set CAPSULES_CACHE "
         "(or --cache) to a directory with room",

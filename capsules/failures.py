@@ -14,8 +14,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .cache import Cache, no_space, write_file
-from .child.protocol import Failed
+from .cache import Cache, no_space, unwritable, write_file
+from .child.protocol import NO_SPACE, Failed
 from .errors import BuildError, CapsulesError
 from .generate import names
 from .generate.roles import ROLES
@@ -38,7 +38,10 @@ def build_error(plan: Plan, result: Failed, log: Path, cache: Cache) -> Capsules
     if result["stage"] == "no space":  # a log could not be kept either
         return no_space_in_build(plan, cache, result["message"])
     kept = cache.log_path(plan.module_name)
-    write_file(kept, log.read_bytes())
+    try:
+        write_file(kept, log.read_bytes())
+    except OSError as err:  # write_file leaves no part of it behind
+        return no_space_in_build(plan, cache, err.strerror) if err.errno in NO_SPACE else unwritable(kept.parent, err)
     text = log.read_text(errors="replace")
     lines = decode_source(plan.source, plan.path).splitlines()  # as the scan read it: a PEP 263 coding honoured
     if result["stage"] == "pythran":
