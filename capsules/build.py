@@ -26,8 +26,8 @@ from . import inline, levels, natural, workers
 from .discover import kernel_files
 from .cache import Cache, Entry, EntryData
 from .child.protocol import EXIT_NO_SPACE, LAYOUT_FLAGS, LOOP_FLAGS, NO_SPACE, Built, Request, Result, failed
-from .errors import CapsulesError, SpecError
-from .failures import build_error, no_space_in_build, syntax_tree
+from .errors import CapsulesError, SignatureError, SpecError
+from .failures import build_error, no_space_in_build, pointer_error, syntax_tree
 from .generate import entries, runtime
 from .generate.module import Scan, read_scan
 from .key import cache_key
@@ -366,7 +366,10 @@ def _build_entry(plan: Plan, cache: Cache) -> Entry:
         built = _run_child(child, _request(plan, scan, capsules, staged, cache), plan, staged, cache)
         child_seconds = time.perf_counter() - start
         for spec, sig in capsules:
-            check_return(spec, sig, built["returns"][spec.name])
+            try:
+                check_return(spec, sig, built["returns"][spec.name])
+            except SignatureError as err:  # a returned pointer is said so, at its return
+                raise pointer_error(plan, [spec], SignatureError, returned=True) or err from None
         data: EntryData = {
             "module_name": plan.module_name,
             "variants": {v.name: {"binary": b} for v, b in zip(plan.variants, built["binaries"])},

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from . import pointers
 from .cache import Cache, no_space, unwritable, write_file
 from .child.protocol import NO_SPACE, Failed
 from .errors import BuildError, CapsulesError
@@ -24,6 +26,7 @@ from .source import decode_source
 
 if TYPE_CHECKING:
     from .build import Plan
+    from .spec import ExportSpec
 
 SUMMARY_LINES = 20
 
@@ -49,6 +52,8 @@ def build_error(plan: Plan, result: Failed, log: Path, cache: Cache) -> Capsules
         summary = ""
     elif result["stage"] in ("toolchain", "internal", "interrupted"):
         line, message, summary = None, result["message"], ""
+    elif "pointer<" in text and (misused := pointer_error(plan, plan.scan().exports, BuildError, log_path=kept)):
+        return misused  # pythran's C++ could not use a pointer as a number: the user's line says why
     else:
         function = _failing_function(text, plan.module_name)
         if function:  # a generated adapter: name the user's kernel
@@ -58,6 +63,17 @@ def build_error(plan: Plan, result: Failed, log: Path, cache: Cache) -> Capsules
         summary = summarize(text)
     source_line = line_text(lines, line)
     return BuildError(message, summary=summary, log_path=kept, path=plan.path, line=line, source_line=source_line)
+
+
+def pointer_error(
+    plan: Plan, exports: Iterable[ExportSpec], error: type[CapsulesError], *, returned: bool = False, **extra: Any
+) -> CapsulesError | None:
+    """The error of a raw kernel's pointer used as a number (``returned``: returned), at its line, if there is one."""
+    misuse = pointers.find(syntax_tree(plan.source), exports, returned=returned)
+    if misuse is None:
+        return None
+    lines = decode_source(plan.source, plan.path).splitlines()
+    return error(misuse.message, path=plan.path, line=misuse.line, source_line=line_text(lines, misuse.line), **extra)
 
 
 def _pythran_failure(plan: Plan, result: Failed) -> tuple[int | None, str]:

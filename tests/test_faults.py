@@ -398,3 +398,34 @@ def test_a_limit_on_file_sizes_is_one_message_and_publishes_nothing(tmp_path, mo
         assert capsules.Cache(cache).lookup(plan(path).key) is None
         assert list((cache / "v1" / "tmp").iterdir()) == []  # the staging directory went too
     assert len(reasons) >= 2, reasons  # the file's errno in the processes, the signal in the compiler
+
+
+# ---- a raw kernel's pointer used as a number -----------------------------
+
+POINTER_MISUSES = {
+    "used as a number": ("def f(n, x):\n    y = 2.0 * n\n    return y + x\n", 5, "x is declared float64*, a pointer, "
+                         "and is used here as a number: index it, x[0] for the first value, x[i] for the others",
+                         "return y + x"),
+    "returned": ("def f(n, x):\n    return x\n", 4, "x is declared float64*, a pointer, and is returned: return a "
+                 "value it points to, x[0] or x[i]", "return x"),
+    "in a helper": ("def f(n, x):\n    return scaled(x, n)\n\ndef scaled(values, n):\n    return math.sqrt(values) * n\n",
+                    7, "'scaled': values is declared float64*, a pointer, and is used here as a number",
+                    "return math.sqrt(values) * n"),
+}
+
+
+@pytest.mark.compile
+@pytest.mark.parametrize("case", POINTER_MISUSES)
+def test_a_pointer_used_as_a_number_is_named_at_the_user_s_line(tmp_path, case):
+    body, line, message, shown = POINTER_MISUSES[case]
+    path = tmp_path / "kernel.py"
+    path.write_text(f"import math\n#pythran export capsule f(int32, float64*)\n{body}")
+    done = subprocess.run(
+        [sys.executable, "-m", "capsules", "build", path.name, "--cache", str(tmp_path / "cache")], cwd=tmp_path,
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False,
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr and "capsules/" not in done.stderr
+    (located,) = [text for text in done.stderr.splitlines() if text.startswith("kernel.py:")]
+    assert located.startswith(f"kernel.py:{line}: ") and message in located, done.stderr
+    assert f"\n    {shown}\n" in done.stderr
+    assert "error:" not in done.stderr and "pythonic::" not in done.stderr  # no C++ in Python's terms
