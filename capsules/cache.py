@@ -477,7 +477,8 @@ def _remove(path: Path, tmp: Path) -> None:
 
 def write_file(path: Path, data: bytes) -> None:
     """Write ``path`` through a private temporary file renamed into place: never through a planted link."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # the temporary name keeps only the start of ``path``'s: that may be as long as a name can be
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:64]}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

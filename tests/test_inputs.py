@@ -150,3 +150,17 @@ def test_a_remark_outside_ascii_after_an_export_comment_is_no_name(tmp_path):
     (tmp_path / "remark.py").write_text(F.replace("\n", "  # café, µ\n", 1), encoding="utf-8")
     done = _cli("check", "remark.py", cwd=tmp_path)
     assert done.returncode == 0 and done.stdout.startswith("ok: 1 capsule"), done.stderr
+
+
+@pytest.mark.compile
+def test_a_script_name_as_long_as_the_file_system_allows_builds_its_decorated_kernels(tmp_path):
+    name = "s" * (os.pathconf(tmp_path, "PC_NAME_MAX") - len(".py"))
+    (tmp_path / f"{name}.py").write_text(
+        "import capsules\nfrom scipy import integrate\n\n\n@capsules.integrand('x; a')\ndef wave(x, a):\n"
+        "    return a * x\n\n\nprint(integrate.quad(wave.lowlevel(a=2.0), 0, 1)[0])\n"
+    )
+    env = {**os.environ, "CAPSULES_CACHE": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, f"{name}.py"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert float(done.stdout) == pytest.approx(1.0)
