@@ -118,8 +118,10 @@ def test_a_file_name_as_long_as_the_file_system_allows_builds(tmp_path):
 
 @pytest.mark.compile
 def test_a_latin_1_kernel_builds_and_its_failures_show_its_line_as_python_reads_it(tmp_path):
-    # the kernel's string holds a latin-1 byte: a wrong decoding would change its length
-    kernel = b"# -*- coding: latin-1 -*-\n# caf\xe9\n" + F.replace("2.0", 'len("caf\xe9")').encode("latin-1")
+    # latin-1 bytes in remarks on the export comment and under it, and in a string, whose length a wrong
+    # decoding would change
+    kernel = (b"# -*- coding: latin-1 -*-\n#pythran export capsule f(int32, float64*)  # caf\xe9\n# \xb5: a remark\n"
+              b"def f(n, x):\n    return x[0] * len(\"caf\xe9\")\n")
     (tmp_path / "good.py").write_bytes(kernel)
     (tmp_path / "bad.py").write_bytes(kernel.replace(b"x[0] *", b"unknown_name *"))
     mod = capsules.load(tmp_path / "good.py", cache=tmp_path / "cache")
@@ -136,6 +138,7 @@ def test_a_latin_1_kernel_builds_and_its_failures_show_its_line_as_python_reads_
         ("#pythran export capsule fé(int32, float64*)\ndef fé(n, x):\n", 3, "fé"),
         ("#pythran export capsule f(int32, float64*)\n#pythran export fé(float64)\ndef f(n, x):\n", 4, "fé"),
         ("#capsules integrand f(x; α)\ndef f(x, α):\n", 3, "α"),
+        ("#pythran export capsule f(int32, float64*), gé(float64)\ndef f(n, x):\n", 3, "gé"),
     ],
 )
 def test_a_name_outside_ascii_in_a_kernel_comment_is_one_located_message(tmp_path, comment, line, name):
@@ -147,7 +150,7 @@ def test_a_name_outside_ascii_in_a_kernel_comment_is_one_located_message(tmp_pat
 
 
 def test_a_remark_outside_ascii_after_an_export_comment_is_no_name(tmp_path):
-    (tmp_path / "remark.py").write_text(F.replace("\n", "  # café, µ\n", 1), encoding="utf-8")
+    (tmp_path / "remark.py").write_text(F.replace("\n", "  # café, µ\n# ½: a remark under it\n", 1), encoding="utf-8")
     done = _cli("check", "remark.py", cwd=tmp_path)
     assert done.returncode == 0 and done.stdout.startswith("ok: 1 capsule"), done.stderr
 
