@@ -34,7 +34,8 @@ from .generate.roles import ROLES
 from .source import functions, require_ascii_names
 
 # "#capsules verify ..." is capsules.verify's, not a role comment
-_COMMENT = re.compile(r"^\s*#\s*capsules\b(?!\s+verify\b)(.*)$")
+# a remark may follow, after a second '#'
+_COMMENT = re.compile(r"^\s*#\s*capsules\b(?!\s+verify\b)([^#]*)(?:#.*)?$")
 _FORM = re.compile(r"^\s*(\w+)\s+(\w+)\s*\(([^;)]*)(?:;([^)]*))?\)\s*(?:->\s*(\w+))?\s*$")
 COMPLEX = "complex"
 

@@ -149,10 +149,12 @@ def test_a_name_outside_ascii_in_a_kernel_comment_is_one_located_message(tmp_pat
     assert "rename it with ASCII letters, digits and '_'" in done.stderr
 
 
-def test_a_remark_outside_ascii_after_an_export_comment_is_no_name(tmp_path):
-    (tmp_path / "remark.py").write_text(F.replace("\n", "  # café, µ\n# ½: a remark under it\n", 1), encoding="utf-8")
+def test_a_remark_outside_ascii_after_a_kernel_comment_is_no_name(tmp_path):
+    natural = "#capsules integrand g(x; a)  # µ: a remark\ndef g(x, a):\n    return a * x\n"
+    text = F.replace("\n", "  # café, µ\n# ½: a remark under it\n", 1) + natural
+    (tmp_path / "remark.py").write_text(text, encoding="utf-8")
     done = _cli("check", "remark.py", cwd=tmp_path)
-    assert done.returncode == 0 and done.stdout.startswith("ok: 1 capsule"), done.stderr
+    assert done.returncode == 0 and done.stdout.startswith("ok: 2 capsule"), done.stderr
 
 
 @pytest.mark.compile
