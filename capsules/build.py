@@ -26,8 +26,8 @@ from . import inline, levels, natural, workers
 from .discover import kernel_files
 from .cache import Cache, Entry, EntryData
 from .child.protocol import EXIT_NO_SPACE, LAYOUT_FLAGS, LOOP_FLAGS, NO_SPACE, Built, Request, Result, failed
-from .errors import CapsulesError, SpecError
-from .failures import build_error, no_space_in_build, syntax_tree
+from .errors import CapsulesError, SignatureError, SpecError
+from .failures import build_error, no_space_in_build, pointer_error, syntax_tree
 from .generate import entries, runtime
 from .generate.module import Scan, read_scan
 from .key import cache_key
@@ -59,6 +59,10 @@ CHECKED_FLAGS = ("-UNDEBUG",)
 # a few parts the parsing, not the code generation, sets the compile's length.
 MAX_PARTS = 4
 SOURCE_COPY = "source.orig"  # in each entry: the exact source bytes it was built from
+# The longest file stem a module name keeps: the build's files are named after the module, with
+# suffixes (".x86_64_v4.cpython-312-x86_64-linux-gnu.so.part3.o"), and a kernel file's name may
+# already be as long as the file system allows.  The key in the name keeps it unique.
+MODULE_STEM = 64
 
 
 @dataclass(frozen=True)
@@ -117,7 +121,7 @@ def build_flags(portable: bool = False, checked: bool = False) -> tuple[str, ...
 def module_name(path: Path, key: str) -> str:
     """A module name unique to this build, so an edited kernel never meets a stale import."""
     # ASCII only: a non-ASCII module name makes Python look for PyInitU_<punycode>
-    stem = identifier(path.stem)
+    stem = identifier(path.stem)[:MODULE_STEM]
     if not stem or stem[0].isdigit():
         stem = "k_" + stem
     return f"{stem}_{key[:12]}"
@@ -362,7 +366,10 @@ def _build_entry(plan: Plan, cache: Cache) -> Entry:
         built = _run_child(child, _request(plan, scan, capsules, staged, cache), plan, staged, cache)
         child_seconds = time.perf_counter() - start
         for spec, sig in capsules:
-            check_return(spec, sig, built["returns"][spec.name])
+            try:
+                check_return(spec, sig, built["returns"][spec.name])
+            except SignatureError as err:  # a returned pointer is said so, at its return
+                raise pointer_error(plan, [spec], SignatureError, returned=True) or err from None
         data: EntryData = {
             "module_name": plan.module_name,
             "variants": {v.name: {"binary": b} for v, b in zip(plan.variants, built["binaries"])},

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from . import levels
-from .child.protocol import NO_SPACE
+from .child.protocol import NO_SPACE, SIZE_LIMIT
 from .errors import CacheError
 
 FORMAT = "v1"
@@ -113,8 +113,8 @@ def verified(directory: Path, data: Any, *, installed: bool = False, any_owner: 
         The entry is damaged (the caller treats it as missing).
     CacheError
         Others could have changed what would be imported.
-    CapsulesError
-        No variant runs on this CPU.
+    PrebuiltError
+        No variant runs on this CPU (or below ``$CAPSULES_CPU``).
     """
     check_entry_data(data)
     level = levels.pick(list(data["variants"]))
@@ -407,7 +407,13 @@ def _made_from(directory: Path, wanted: list[Path]) -> bool:
 
 
 def no_space(path: Path, reason: str, doing: str = "") -> CacheError:
-    """The error for a cache whose disk (or quota) is full: where, why (``reason``), and what to do."""
+    """The error for a cache whose disk (or quota) is full, or a file that passed the size limit: where, why, what to do."""
+    if any(text in reason for text in SIZE_LIMIT):
+        return CacheError(
+            f"a file passed the limit on file sizes (ulimit -f): {reason}{doing}. Raise the limit "
+            "('ulimit -f unlimited' in the shell that builds)",
+            path=path,
+        )
     return CacheError(
         f"the disk (or quota) is full: {reason}{doing}. Free some space there, or set CAPSULES_CACHE "
         "(or --cache) to a directory with room",
@@ -471,7 +477,8 @@ def _remove(path: Path, tmp: Path) -> None:
 
 def write_file(path: Path, data: bytes) -> None:
     """Write ``path`` through a private temporary file renamed into place: never through a planted link."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # the temporary name keeps only the start of ``path``'s: that may be as long as a name can be
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:64]}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

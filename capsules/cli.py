@@ -292,11 +292,7 @@ def _report_all(errors: Sequence[CapsulesError]) -> int:
 
 
 def _error(err: CapsulesError) -> None:
-    print(str(err), file=sys.stderr)
-    if err.source_line:
-        # escaped: a form feed or a stray control character must not break the report's lines
-        shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in err.source_line.strip())
-        print(f"    {shown}", file=sys.stderr)
+    print(err.report(), file=sys.stderr)
 
 
 def _table(rows: list[tuple[str, ...]], notes: dict[int, list[str]] | None = None, width: int | None = None) -> None:

@@ -50,6 +50,14 @@ class CapsulesError(Exception):
     def __str__(self) -> str:
         return self._located()
 
+    def report(self) -> str:
+        """The error as the CLI prints it: the message, and the offending line indented under it."""
+        if not self.source_line:
+            return str(self)
+        # escaped: a form feed or a stray control character must not break the report's lines
+        shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in self.source_line.strip())
+        return f"{self}\n    {shown}"
+
     def __reduce__(self):  # keep keyword-only fields through pickling
         return (_rebuild, (type(self), self.__dict__))
 

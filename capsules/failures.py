@@ -11,18 +11,22 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from .cache import Cache, no_space, write_file
-from .child.protocol import Failed
+from . import pointers
+from .cache import Cache, no_space, unwritable, write_file
+from .child.protocol import NO_SPACE, Failed
 from .errors import BuildError, CapsulesError
 from .generate import names
 from .generate.roles import ROLES
 from .inline import line_text
+from .source import decode_source
 
 if TYPE_CHECKING:
     from .build import Plan
+    from .spec import ExportSpec
 
 SUMMARY_LINES = 20
 
@@ -37,14 +41,19 @@ def build_error(plan: Plan, result: Failed, log: Path, cache: Cache) -> Capsules
     if result["stage"] == "no space":  # a log could not be kept either
         return no_space_in_build(plan, cache, result["message"])
     kept = cache.log_path(plan.module_name)
-    write_file(kept, log.read_bytes())
+    try:
+        write_file(kept, log.read_bytes())
+    except OSError as err:  # write_file leaves no part of it behind
+        return no_space_in_build(plan, cache, err.strerror) if err.errno in NO_SPACE else unwritable(kept.parent, err)
     text = log.read_text(errors="replace")
-    lines = plan.source.decode("utf-8", "replace").splitlines()
+    lines = decode_source(plan.source, plan.path).splitlines()  # as the scan read it: a PEP 263 coding honoured
     if result["stage"] == "pythran":
         line, message = _pythran_failure(plan, result)
         summary = ""
     elif result["stage"] in ("toolchain", "internal", "interrupted"):
         line, message, summary = None, result["message"], ""
+    elif "pointer<" in text and (misused := pointer_error(plan, plan.scan().exports, BuildError, log_path=kept)):
+        return misused  # pythran's C++ could not use a pointer as a number: the user's line says why
     else:
         function = _failing_function(text, plan.module_name)
         if function:  # a generated adapter: name the user's kernel
@@ -54,6 +63,17 @@ def build_error(plan: Plan, result: Failed, log: Path, cache: Cache) -> Capsules
         summary = summarize(text)
     source_line = line_text(lines, line)
     return BuildError(message, summary=summary, log_path=kept, path=plan.path, line=line, source_line=source_line)
+
+
+def pointer_error(
+    plan: Plan, exports: Iterable[ExportSpec], error: type[CapsulesError], *, returned: bool = False, **extra: Any
+) -> CapsulesError | None:
+    """The error of a raw kernel's pointer used as a number (``returned``: returned), at its line, if there is one."""
+    misuse = pointers.find(syntax_tree(plan.source), exports, returned=returned)
+    if misuse is None:
+        return None
+    lines = decode_source(plan.source, plan.path).splitlines()
+    return error(misuse.message, path=plan.path, line=misuse.line, source_line=line_text(lines, misuse.line), **extra)
 
 
 def _pythran_failure(plan: Plan, result: Failed) -> tuple[int | None, str]:

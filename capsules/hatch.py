@@ -28,10 +28,11 @@ builds, so capsules does not depend on hatchling.
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 from hatchling.plugin import hookimpl
@@ -40,6 +41,11 @@ from .build import kernel_files
 from .errors import CapsulesError
 from .prebuilt import PREBUILT_DIR, build_into
 from .quadpack import driver
+
+TABLE = "[tool.hatch.build.targets.wheel.hooks.capsules]"
+# the hook's table, as pyproject.toml may spell it (for the wheel only, or for every target)
+_HEADER = re.compile(r"^\s*\[\s*tool\.hatch\.build\.(?:targets\.wheel\.)?hooks\.capsules\s*\]")
+DISTRIBUTION = "pythran-capsules"
 
 
 class CapsulesBuildHook(BuildHookInterface):  # type: ignore[type-arg]
@@ -50,16 +56,24 @@ class CapsulesBuildHook(BuildHookInterface):  # type: ignore[type-arg]
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
         if self.target_name != "wheel" or version == "editable":
             return  # an editable install builds on first load, from the working tree
+        try:
+            self._check_requirement()
+            self._build(build_data)
+        except CapsulesError as err:
+            self._abort(err)
+
+    def _build(self, build_data: dict[str, Any]) -> None:
         root = Path(self.root)
-        files = kernel_files(root / p for p in self._setting("kernels", list))
+        files = kernel_files(root / p for p in self._setting("kernels", list, []))
         if not files:
-            raise CapsulesError("[tool.hatch.build.targets.wheel.hooks.capsules] kernels lists no kernel file")
+            raise self._error("kernels", "lists no kernel file: name files or folders, relative to the project root "
+                              "(kernels = [\"src/mypkg/kernels.py\"])")
+        jobs, checked = self._setting("jobs", int, 1), self._setting("checked", bool, False)
         self._staging = Path(tempfile.mkdtemp(prefix="capsules-wheel-"))
         drivers: set[str] = set()
         for number, path in enumerate(files):
             into = self._staging / str(number)
-            built = build_into([path], into, jobs=int(self.config.get("jobs", 1)),
-                               checked=bool(self.config.get("checked")))
+            built = build_into([path], into, jobs=jobs, checked=checked)
             inside = Path(self.build_config.get_distribution_path(path.relative_to(root).as_posix())).parent
             for _result, written in built:  # one per kernel file, or per inline kernel of a module
                 target = f"{inside.as_posix()}/{PREBUILT_DIR}/{written.name}"
@@ -78,13 +92,56 @@ class CapsulesBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
 
-    def _setting(self, name: str, kind: type) -> Any:
-        value = self.config.get(name, kind())
+    def _abort(self, err: CapsulesError) -> NoReturn:
+        """Stop the build with the error as capsules' CLI prints it: a traceback through hatchling would bury it."""
+        self.finalize("", {}, "")
+        self.app.abort(err.report())
+        raise SystemExit(1)  # abort exits; this says so to readers and type checkers
+
+    def _setting(self, name: str, kind: type, default: Any) -> Any:
+        value = self.config.get(name, default)
         if isinstance(value, str) and kind is list:
             value = [value]
-        if not isinstance(value, kind):
-            raise CapsulesError(f"[tool.hatch.build.targets.wheel.hooks.capsules] {name} must be a {kind.__name__}")
+        wrong = not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool)
+        if wrong or (kind is list and not all(isinstance(item, str) for item in value)):
+            raise self._error(name, f"must be {_KINDS[kind]}, not {value!r}")
         return value
+
+    def _error(self, name: str, problem: str) -> CapsulesError:
+        """An error about the setting ``name``, located at its line of pyproject.toml (or at the table's)."""
+        path = Path(self.root) / "pyproject.toml"
+        line, text = _setting_line(path, name)
+        return CapsulesError(f"{TABLE} {name} {problem}", path=path, line=line, source_line=text)
+
+    def _check_requirement(self) -> None:
+        """Warn when the build requirements lack us: an isolated build would fail without saying why."""
+        names = {re.sub(r"[-_.]+", "-", r.name).lower() for r in self.metadata.build.requires_complex}
+        if DISTRIBUTION not in names:
+            self.app.display_warning(
+                f"capsules: [build-system] requires does not list {DISTRIBUTION!r}; an isolated build (pip, "
+                "python -m build) will fail with 'UnknownPluginError: Unknown build hook: capsules'. Add it: "
+                f"requires = [\"hatchling\", \"{DISTRIBUTION}\"]"
+            )
+
+
+_KINDS = {list: "a list of paths", int: "a whole number", bool: "true or false"}
+
+
+def _setting_line(path: Path, name: str) -> tuple[int | None, str | None]:
+    """The line of ``name =`` in the hook's table of ``path``, else the table's own line, else nothing."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None, None
+    header = next((i for i, text in enumerate(lines) if _HEADER.match(text)), None)
+    if header is None:
+        return None, None  # configured elsewhere (hatch.toml)
+    for i in range(header + 1, len(lines)):
+        if lines[i].lstrip().startswith("["):
+            break
+        if re.match(rf"\s*{name}\s*=", lines[i]):
+            return i + 1, lines[i]
+    return header + 1, lines[header]
 
 
 @hookimpl

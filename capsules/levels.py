@@ -20,7 +20,7 @@ import platform
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .errors import CapsulesError
+from .errors import CapsulesError, PrebuiltError
 
 NATIVE = "native"
 BASELINE = "baseline"
@@ -57,18 +57,27 @@ def pick(available: list[str] | tuple[str, ...]) -> str:
 
     Raises
     ------
-    CapsulesError
-        None of them runs on this CPU.
+    PrebuiltError
+        None of them runs on this CPU, or below the level ``$CAPSULES_CPU`` caps it at.
     """
     if NATIVE in available or BASELINE in available:
         return NATIVE if NATIVE in available else BASELINE
     runnable = [name for name in available if supports(name)]
     if not runnable:
-        raise CapsulesError(
-            f"this CPU ({host_name()}) supports none of the prebuilt levels ({', '.join(available)})"
-        )
+        raise PrebuiltError(_none_runs(available))
     order = [level.name for level in X86_64]
     return max(runnable, key=lambda name: order.index(name) if name in order else -1)
+
+
+def _none_runs(available: list[str] | tuple[str, ...]) -> str:
+    """Why no level of ``available`` runs here: ``$CAPSULES_CPU`` where this CPU runs one of them, else the CPU."""
+    import archspec.cpu
+
+    cap = os.environ.get("CAPSULES_CPU")
+    listed = ", ".join(available)
+    if cap and any(_host() >= archspec.cpu.TARGETS[n] for n in available if n in archspec.cpu.TARGETS):
+        return f"CAPSULES_CPU={cap} allows none of the levels built ({listed}): unset it, or set it to one of them"
+    return f"this CPU ({host_name()}) supports none of the levels built ({listed})"
 
 
 def supports(name: str) -> bool:

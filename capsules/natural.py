@@ -31,10 +31,11 @@ from typing import Any
 from .errors import CapsulesError, SpecError
 from .generate.parameters import FLOAT64, TYPES, ParameterType, parameter_type, types_of
 from .generate.roles import ROLES
-from .source import functions
+from .source import functions, require_ascii_names
 
 # "#capsules verify ..." is capsules.verify's, not a role comment
-_COMMENT = re.compile(r"^\s*#\s*capsules\b(?!\s+verify\b)(.*)$")
+# a remark may follow, after a second '#'
+_COMMENT = re.compile(r"^\s*#\s*capsules\b(?!\s+verify\b)([^#]*)(?:#.*)?$")
 _FORM = re.compile(r"^\s*(\w+)\s+(\w+)\s*\(([^;)]*)(?:;([^)]*))?\)\s*(?:->\s*(\w+))?\s*$")
 COMPLEX = "complex"
 
@@ -147,10 +148,7 @@ def _parse(body: str, defs: dict[str, ast.FunctionDef], path: str, line: int, so
     if form is None:
         raise SpecError("expected '#capsules ROLE name(provided, ...; parameter, ...)' (an integrand may end "
                         "'-> complex')", **where)
-    if not body.isascii():  # pythran's C++ names are ASCII
-        foreign = re.search(r"[^\x00-\x7f]+", body)
-        raise SpecError(f"kernels take ASCII names only, as C does: rename '{foreign.group() if foreign else ''}'",
-                        **where)
+    require_ascii_names(body, **where)
     role, name, provided = form.group(1), form.group(2), tuple(split(form.group(3)))
     typed = [_typed(item, where) for item in split(form.group(4))]
     parameters = tuple(n for n, _ in typed)

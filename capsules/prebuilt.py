@@ -65,9 +65,20 @@ def build_into(
 
     ``options`` are :func:`capsules.build`'s (``checked``, ``constants``,
     ``force``, ``on_result``); the build is always portable.
+
+    Raises
+    ------
+    CapsulesError
+        ``into`` is not a directory (checked before anything compiles), or cannot be written.
     """
+    into = Path(into)
+    if into.exists() and not into.is_dir():
+        raise CapsulesError(
+            "is not a directory; --into (or build_into) takes the folder to write <stem>/ in, e.g. PKG/__capsules__",
+            path=into,
+        )
     results = build(paths, cache=cache, jobs=jobs, portable=True, **options)
-    return [(r, copy_entry(r.entry, r.path, Path(into), r.kernel)) for r in results]
+    return [(r, copy_entry(r.entry, r.path, into, r.kernel)) for r in results]
 
 
 def copy_entry(entry: Entry, path: Path, into: Path, kernel: str = "") -> Path:
@@ -87,6 +98,15 @@ def copy_entry(entry: Entry, path: Path, into: Path, kernel: str = "") -> Path:
     target = into / _name(path, kernel)
     if target.exists() and not _is_prebuilt(target):
         raise CapsulesError(f"{target} exists and is not a capsules prebuilt directory; not replacing it", path=path)
+    try:
+        _write_entry(entry, target, kernel)
+    except OSError as err:  # replacing() removed its staging folder: nothing half written is left in ``into``
+        raise CapsulesError(f"cannot write the prebuilt binaries there: {err.strerror}", path=into) from None
+    return target
+
+
+def _write_entry(entry: Entry, target: Path, kernel: str) -> None:
+    """Copy an entry's binaries and description into ``target``, through :func:`replacing`."""
     with replacing(target) as staged:
         for binary in entry.binaries.values():
             shutil.copyfile(binary, staged / binary.name)
@@ -97,7 +117,6 @@ def copy_entry(entry: Entry, path: Path, into: Path, kernel: str = "") -> Path:
             data["kernel"] = kernel
         data.pop("source", None)  # the builder's path means nothing where the wheel is installed
         (staged / ENTRY_FILE).write_text(json.dumps(data, indent=1, sort_keys=True))
-    return target
 
 
 @contextmanager
@@ -107,7 +126,8 @@ def replacing(target: Path) -> Iterator[Path]:
     The caller has checked that ``target``, if it exists, is one of ours.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    staged = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    # a fixed prefix: the target's name may be as long as a file name can be
+    staged = Path(tempfile.mkdtemp(prefix=".capsules-", dir=target.parent))
     try:
         yield staged
         staged.chmod(0o755)
@@ -143,6 +163,8 @@ def find(
         return verified(directory, data, installed=True), None
     except (OSError, ValueError) as err:
         return None, f"its prebuilt binaries in {directory} are damaged ({err})"
+    except PrebuiltError as err:  # no level runs here: as any other difference, a build from source may do
+        return None, f"its prebuilt binaries in {directory} do not suit this process: {err.message}"
 
 
 def folders() -> list[Path]:

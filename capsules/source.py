@@ -16,6 +16,7 @@ import stat
 import tokenize
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from .errors import SpecError
 
@@ -116,3 +117,23 @@ def bound_name(alias: ast.alias, stmt: ast.Import | ast.ImportFrom) -> str:
 def identifier(text: str) -> str:
     """``text`` with every character that cannot be in an ASCII identifier replaced by ``_``."""
     return re.sub(r"[^0-9A-Za-z_]", "_", text)
+
+
+def require_ascii_names(text: str, **where: Any) -> None:
+    """Refuse a kernel comment that names something outside ASCII.
+
+    A kernel's name and its parameters become C++ names, which pythran
+    spells in ASCII (its comment parser fails on others with an IndexError).
+
+    Raises
+    ------
+    SpecError
+        Naming the first such name, located at ``where``.
+    """
+    found = re.search(r"\w*[^\x00-\x7f]\w*", text)
+    if found:
+        raise SpecError(
+            f"'{found.group()}' is not an ASCII name: a kernel's name and parameters become C++ names, "
+            "so rename it with ASCII letters, digits and '_'",
+            **where,
+        )

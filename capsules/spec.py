@@ -29,6 +29,7 @@ from typing import Any
 
 from . import natural
 from .errors import CapsulesError, SpecError
+from .source import require_ascii_names
 
 _EXPORT = re.compile(r"^\s*#\s*pythran\s+export\b")
 # pythran reads every comment that starts like this as one of its own
@@ -250,9 +251,7 @@ def _parse_block(
     source_line = lines[lineno - 1].rstrip()
     text = "\n".join(_normalise(line) for line in block)
     where = {"path": path, "line": lineno, "source_line": source_line}
-    foreign = re.search(r"[^\x00-\x7f]+", text)
-    if foreign:  # pythran's parser fails on them with an IndexError of its own
-        raise SpecError(f"kernels take ASCII names only, as C does: rename '{foreign.group()}'", **where)
+    require_ascii_names(_declaration(block), **where)
     try:
         spec = _pythran_parse(text)
     except PythranSyntaxError as err:
@@ -261,6 +260,21 @@ def _parse_block(
     found = [(name, sig, True) for name, sig in spec.capsules.items()]
     found += [(name, sig, False) for name, sigs in spec.functions.items() for sig in sigs or [()]]
     return [_make_spec(name, sig, capsule, lineno, source_line, defs, path) for name, sig, capsule in found]
+
+
+def _declaration(block: list[str]) -> str:
+    """What a ``#pythran`` block declares, without the remarks pythran skips.
+
+    A remark is what follows a second ``#`` on a line, or the export's last
+    closing parenthesis (``f(float64)  café``, or a comment line after it).
+    """
+    text = "\n".join(line.split("#", 2)[1] if "#" in line else line for line in block)
+    depth = 0
+    for i, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == ")" and depth == 0 and not text[i + 1 :].lstrip().startswith(","):
+            return text[: i + 1]
+    return text
 
 
 def _normalise(line: str) -> str:

@@ -195,3 +195,19 @@ def test_clean_of_a_read_only_cache_says_it_removed_nothing(tmp_path, capsys):
         assert main(["clean", "--cache", str(cache)]) == 1
         assert "cannot remove" in capsys.readouterr().err
     assert len(list((cache / "v1").glob("*/entry.json"))) == 1
+
+
+@pytest.mark.parametrize("into", ["a-file", "a-file/sub"])
+def test_build_into_a_file_is_one_message_naming_it(tmp_path, into):
+    import sys
+
+    (tmp_path / "a-file").write_text("not a folder\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "capsules", "build", str(KERNELS / "integrands.py"), "--into", into,
+         "--cache", str(tmp_path / "cache")],
+        cwd=tmp_path, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False,
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr and "capsules/" not in done.stderr
+    assert done.stderr.startswith(f"{into}: "), done.stderr
+    assert "not a directory" in done.stderr.lower()
+    assert (tmp_path / "a-file").read_text() == "not a folder\n"

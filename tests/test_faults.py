@@ -355,3 +355,77 @@ def test_a_failing_compiler_shows_its_first_error_once_and_no_command(tmp_path, 
     assert "-DNDEBUG" not in done.stderr  # no command line
     assert "pythran:" not in done.stderr  # pythran's checker is not asked why a compiler would not start
     assert max(map(len, done.stderr.splitlines())) <= 200 + len(str(tmp_path)) + 40
+
+
+# ---- a limit on file sizes (ulimit -f) ------------------------------------
+
+
+def _build_under_size_limit(path: Path, cache: Path, limit: int) -> subprocess.CompletedProcess:
+    import resource
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return subprocess.run(
+        [sys.executable, "-m", "capsules", "build", str(path), "--cache", str(cache)],
+        env={**os.environ, "CAPSULES_PCH": "0"}, preexec_fn=limited, capture_output=True, text=True,
+        stdin=subprocess.DEVNULL, check=False,
+    )
+
+
+@pytest.mark.compile
+def test_a_limit_on_file_sizes_is_one_message_and_publishes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("CAPSULES_PCH", "0")  # as in the limited builds: the same C++
+    cache = tmp_path / "cache"
+    source = f"# {uuid.uuid4()}\n" + (Path(__file__).resolve().parent.parent / "kernels" / "filters.py").read_text()
+    probe = tmp_path / "k9.py"  # names of one length: C++ files of one size
+    probe.write_text(source)
+    written = capsules.build([probe], cache=cache)[0].entry.directory
+    request, cxx = (written / "request.json").stat().st_size, next(written.glob("*.cpp")).stat().st_size
+    assert request < cxx  # so that each limit stops a different writer
+    reasons = set()
+    # the first write of this process; the compiler process's C++; the compiler's own output
+    for k, limit in enumerate((0, (request + cxx) // 2, cxx)):
+        path = tmp_path / f"k{k}.py"
+        path.write_text(source.replace("# ", f"# {k}", 1))  # a new source of the same size: a new build
+        done = _build_under_size_limit(path, cache, limit)
+        assert done.returncode == 1 and "Traceback" not in done.stderr and "capsules/" not in done.stderr
+        (message,) = [line for line in done.stderr.splitlines() if line.startswith(f"{cache}: ")]
+        assert message.startswith(f"{cache}: a file passed the limit on file sizes (ulimit -f): "), done.stderr
+        assert message.endswith(f", while building {path.name} (nothing was published). Raise the limit "
+                                "('ulimit -f unlimited' in the shell that builds)")
+        reasons.add(message.split("(ulimit -f): ")[1].split(", while building")[0])
+        assert capsules.Cache(cache).lookup(plan(path).key) is None
+        assert list((cache / "v1" / "tmp").iterdir()) == []  # the staging directory went too
+    assert len(reasons) >= 2, reasons  # the file's errno in the processes, the signal in the compiler
+
+
+# ---- a raw kernel's pointer used as a number -----------------------------
+
+POINTER_MISUSES = {
+    "used as a number": ("def f(n, x):\n    y = 2.0 * n\n    return y + x\n", 5, "x is declared float64*, a pointer, "
+                         "and is used here as a number: index it, x[0] for the first value, x[i] for the others",
+                         "return y + x"),
+    "returned": ("def f(n, x):\n    return x\n", 4, "x is declared float64*, a pointer, and is returned: return a "
+                 "value it points to, x[0] or x[i]", "return x"),
+    "in a helper": ("def f(n, x):\n    return scaled(x, n)\n\ndef scaled(values, n):\n    return math.sqrt(values) * n\n",
+                    7, "'scaled': values is declared float64*, a pointer, and is used here as a number",
+                    "return math.sqrt(values) * n"),
+}
+
+
+@pytest.mark.compile
+@pytest.mark.parametrize("case", POINTER_MISUSES)
+def test_a_pointer_used_as_a_number_is_named_at_the_user_s_line(tmp_path, case):
+    body, line, message, shown = POINTER_MISUSES[case]
+    path = tmp_path / "kernel.py"
+    path.write_text(f"import math\n#pythran export capsule f(int32, float64*)\n{body}")
+    done = subprocess.run(
+        [sys.executable, "-m", "capsules", "build", path.name, "--cache", str(tmp_path / "cache")], cwd=tmp_path,
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False,
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr and "capsules/" not in done.stderr
+    (located,) = [text for text in done.stderr.splitlines() if text.startswith("kernel.py:")]
+    assert located.startswith(f"kernel.py:{line}: ") and message in located, done.stderr
+    assert f"\n    {shown}\n" in done.stderr
+    assert "error:" not in done.stderr and "pythonic::" not in done.stderr  # no C++ in Python's terms

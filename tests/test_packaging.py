@@ -316,3 +316,106 @@ def test_unsuitable_prebuilt_is_reported_even_where_no_cache_can_be_made(unpacke
     blocker.write_text("")
     with pytest.raises(capsules.PrebuiltError, match="built for win-amd64"):
         capsules.load(unpacked, build=False, cache=blocker / "cache")
+
+
+CAPPED = """
+import sys, capsules
+from scipy import integrate
+mod = capsules.load(sys.argv[1], build=sys.argv[2] == "build")
+print(mod.entry.level, integrate.quad(mod.f.lowlevel(), 0, 1)[0])
+"""
+
+
+@pytest.mark.skipif(not X86_64, reason="one baseline variant on this architecture")
+def test_a_cpu_cap_below_every_prebuilt_level_names_the_variable_and_builds_from_source(tmp_path, cache_dir):
+    kernel = tmp_path / "capped.py"
+    kernel.write_text("#pythran export capsule f(int32, float64*)\ndef f(n, x):\n    return 3.0 * x[0] * x[0]\n")
+    assert main(["build", str(kernel), "--into", str(tmp_path / "__capsules__"), "--cache", str(cache_dir)]) == 0
+    env = {**os.environ, "CAPSULES_CPU": "i686", "CAPSULES_CACHE": str(tmp_path / "cache")}
+    refused = subprocess.run([sys.executable, "-c", CAPPED, str(kernel), "no-build"], env=env, capture_output=True,
+                             text=True, check=False)
+    last = refused.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"capsules.errors.PrebuiltError: {kernel}: its prebuilt binaries in "), refused.stderr
+    assert "CAPSULES_CPU=i686 allows none of the levels built (x86_64, x86_64_v3, x86_64_v4)" in last
+    assert "this CPU" not in last
+    built = _run([sys.executable, "-c", CAPPED, str(kernel), "build"], env=env)  # as where no prebuilt level fits
+    level, value = built.stdout.split()
+    assert level == levels.NATIVE and float(value) == pytest.approx(1.0) and built.stderr == ""
+
+
+HOOKED = """\
+[build-system]
+requires = [{requires}]
+build-backend = "hatchling.build"
+
+[project]
+name = "hooked"
+version = "0.1"
+
+[tool.hatch.build.targets.wheel]
+packages = ["src/hooked"]
+
+[tool.hatch.build.targets.wheel.hooks.capsules]
+{settings}
+"""
+BROKEN_KERNEL = "#pythran export capsule f(float64)\ndef f(x):\n    return x + undefined_name\n"
+HOOK_ERRORS = {
+    # settings: (where, message, the line shown under it)
+    "no kernel": ('kernels = []', "pyproject.toml:13", "kernels lists no kernel file: ", "kernels = []"),
+    "not a list": ("kernels = 5", "pyproject.toml:13", "kernels must be a list of paths, not 5", "kernels = 5"),
+    "jobs": ('kernels = ["src/hooked/ok.py"]\njobs = "two"', "pyproject.toml:14", "jobs must be a whole number",
+             'jobs = "two"'),
+    "missing file": ('kernels = ["src/hooked/missing.py"]', "src/hooked/missing.py", "no such file or directory", ""),
+    "failed build": ('kernels = ["src/hooked/broken.py"]', "src/hooked/broken.py:3",
+                     "pythran: Unbound identifier undefined_name", "return x + undefined_name"),
+}
+
+
+def _hooked_project(base: Path, settings: str, requires: str = '"hatchling", "pythran-capsules"') -> Path:
+    package = base / "src" / "hooked"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "ok.py").write_text("#pythran export capsule f(float64)\ndef f(x):\n    return 2.0 * x\n")
+    (package / "broken.py").write_text(BROKEN_KERNEL)
+    (base / "pyproject.toml").write_text(HOOKED.format(requires=requires, settings=settings))
+    return base
+
+
+def _build_wheel(project: Path, cache: Path) -> subprocess.CompletedProcess:
+    """``python -m build`` without isolation: the hook from this environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--skip-dependency-check", str(project)],
+        env={**os.environ, "CAPSULES_CACHE": str(cache)}, capture_output=True, text=True,
+        stdin=subprocess.DEVNULL, check=False,
+    )
+
+
+@pytest.mark.parametrize("case", HOOK_ERRORS)
+def test_each_error_of_the_build_hook_is_one_located_message(tmp_path, cache_dir, case):
+    settings, where, message, shown = HOOK_ERRORS[case]
+    project = _hooked_project(tmp_path / "project", settings)
+    done = _build_wheel(project, cache_dir)
+    assert done.returncode != 0 and not list((project / "dist").glob("*.whl"))
+    assert "Traceback" not in done.stderr and "capsules/" not in done.stderr, done.stderr
+    located = [line for line in done.stderr.splitlines() if line.startswith(f"{project}/{where}: ")]
+    assert len(located) == 1 and message in located[0], done.stderr
+    assert not shown or f"\n    {shown}\n" in done.stderr
+
+
+def test_the_build_hook_warns_when_the_build_requirements_lack_it(tmp_path, cache_dir):
+    project = _hooked_project(tmp_path / "project", 'kernels = ["src/hooked/ok.py"]', requires='"hatchling"')
+    done = _build_wheel(project, cache_dir)
+    assert done.returncode == 0, done.stderr
+    assert "requires does not list 'pythran-capsules'" in done.stderr
+    documented = (ROOT / "docs" / "troubleshooting.md").read_text()
+    quoted = re.search(r"will fail with '(.*)'", done.stderr).group(1)
+    assert quoted in documented  # hatchling's own words, which the page explains
+
+
+def test_troubleshooting_quotes_hatchling_s_error_for_a_hook_it_does_not_know(tmp_path, cache_dir):
+    project = _hooked_project(tmp_path / "project", 'kernels = ["src/hooked/ok.py"]')
+    text = (project / "pyproject.toml").read_text()
+    (project / "pyproject.toml").write_text(text.replace("hooks.capsules]", "hooks.capsulez]"))  # what lacks us sees
+    done = _build_wheel(project, cache_dir)
+    (line,) = [line for line in done.stderr.splitlines() if "Unknown build hook" in line]
+    assert line.replace("capsulez", "capsules") in (ROOT / "docs" / "troubleshooting.md").read_text().splitlines()

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .pch import precompiled
-from .protocol import GCC_ONLY_PARAMS, NO_SPACE, Request, is_gcc
+from .protocol import GCC_ONLY_PARAMS, NO_SPACE, SIZE_LIMIT, Request, is_gcc
 
 # Python's own CFLAGS define NDEBUG (pythran's asserts off); the link makes an
 # extension module, which on Linux and macOS does not link libpython.
@@ -138,7 +138,7 @@ def report(command: list[str], done: subprocess.CompletedProcess | OSError) -> b
         print(f"error: {command[0]} exited with status {done.returncode} and printed nothing")
     sys.stdout.flush()
     if done.returncode != 0:
-        reasons = {os.strerror(number) for number in NO_SPACE}
+        reasons = {*(os.strerror(number) for number in NO_SPACE), *SIZE_LIMIT}
         full = [line for line in done.stdout.decode(errors="replace").splitlines() if any(r in line for r in reasons)]
         if full:
             raise NoSpace(full[0].strip())

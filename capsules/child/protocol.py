@@ -11,14 +11,18 @@ import ctypes
 import errno
 import os
 import shutil
+import signal
 from pathlib import Path
 from typing import Any, Literal, TypedDict, Union
 
 # The one function a built binary exports for capsules: (name, capsule, inferred return kind) per
 # kernel (capsules/generate/entry.cpp.in, section exports).
 EXPORTS_SYMBOL = "capsules_exports_v1"
-# errno values that mean the disk, or the user's quota on it, is full
-NO_SPACE = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+# errno values that mean a write did not fit: the disk, or the user's quota on it, is full, or
+# the file would pass the limit on file sizes (ulimit -f, RLIMIT_FSIZE)
+NO_SPACE = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG})
+# that limit as messages show it: its errno's text, and its signal's, which kills a compiler that passes it
+SIZE_LIMIT = (os.strerror(errno.EFBIG), signal.strsignal(signal.SIGXFSZ) or "File size limit exceeded")
 # the compiler process's exit status when even its result could not be written for lack of space
 EXIT_NO_SPACE = 28
 # The build's flags for gcc's loops and code layout (capsules.build, where the reasons are), which
