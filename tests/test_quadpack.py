@@ -294,6 +294,23 @@ def test_a_raising_kernel_gives_the_located_kernel_error(cases) -> None:
     assert capsules.nquad(cases.raises.lowlevel(), [[0, 1], [0, 1]], args=(2.0,))[0] == pytest.approx(0.5)
 
 
+def test_a_kernel_raising_in_one_thread_leaves_the_others_integrating(cases) -> None:
+    """Each thread counts down to its own look at Python: a failure in one stops that integral only."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def integral(limit: float) -> Any:
+        try:
+            return capsules.nquad(cases.raises.lowlevel(), [[0, 1], [0, 1]], args=(limit,))[0]
+        except capsules.KernelError as error:
+            return error
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(integral, [0.5, 2.0] * 8))
+    for failed, passed in zip(results[::2], results[1::2]):
+        assert isinstance(failed, capsules.KernelError) and "x beyond the limit" in str(failed)
+        assert passed == pytest.approx(0.5)
+
+
 def test_a_raising_kernel_inside_the_inner_capsule(cases) -> None:
     # as with a kernel called by quad directly: SciPy's SystemError, caused by the KernelError
     with pytest.raises(SystemError) as caught:
