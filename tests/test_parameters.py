@@ -48,6 +48,25 @@ def _quad(function: object, args: tuple[object, ...] = ()) -> float:
 
 
 @pytest.mark.compile
+def test_a_tabulated_integrand_under_capsules_nquad_gives_scipys_answers(data: capsules.KernelModule) -> None:
+    """Array parameters go through capsules' compiled integrals too: SciPy's value and evaluation count."""
+    callable_ = data.interpolated.lowlevel(**_tabulated())
+    ours = capsules.nquad(callable_, [[-1.5, 2.5]], opts={"limit": 200}, full_output=True)
+    theirs = integrate.nquad(callable_, [[-1.5, 2.5]], opts={"limit": 200}, full_output=True)
+    np.testing.assert_array_max_ulp(ours[0], theirs[0], maxulp=4)
+    assert ours[2] == theirs[2]
+    # the table's kinks, not given as points, end in QUADPACK's roundoff flag: the same warning from both
+    with pytest.warns(integrate.IntegrationWarning, match="roundoff") as ours_warned:
+        alone = capsules.quad(callable_, -1.5, 2.5, limit=200)
+    with pytest.warns(integrate.IntegrationWarning, match="roundoff") as theirs_warned:
+        integrate.quad(callable_, -1.5, 2.5, limit=200)
+    assert [str(w.message) for w in ours_warned] == [str(w.message) for w in theirs_warned]
+    np.testing.assert_array_max_ulp(alone[0], theirs[0], maxulp=4)
+    # near the Python function's integral told where the kinks are, as near as the flag allows
+    assert ours[0] == pytest.approx(_quad(data.interpolated.py, tuple(_tabulated().values())), rel=1e-5)
+
+
+@pytest.mark.compile
 @pytest.mark.parametrize("checked", [False, True])
 def test_a_tabulated_integrand_against_the_same_function_under_quad(checked: bool, cache_dir: Path) -> None:
     kernel = capsules.load(DATA, cache=cache_dir, checked=checked).interpolated
