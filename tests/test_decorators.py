@@ -24,6 +24,7 @@ from scipy import integrate, ndimage
 
 import capsules
 from capsules import inline
+from capsules.discover import kernel_files
 
 pytestmark = pytest.mark.compile
 
@@ -427,6 +428,38 @@ def test_load_of_a_decorated_script_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(capsules.SpecError, match=r"import the script and call kernel.lowlevel\(\)") as caught:
         capsules.load(path, cache=tmp_path / "cache")
     assert str(caught.value).startswith(f"{path}:4: ") and f"capsules build {path}" in str(caught.value)
+
+
+SCRIPTS = {
+    # the lines above a function `k`, and whether that makes a script of inline kernels (decorated on line 4)
+    "import as": ("import capsules as cp\n\n\n@cp.integrand('x')", True),
+    "from import": ("from capsules import integrand\n\n\n@integrand('x')", True),
+    "from import as": ("from capsules import integrand as ig\n\n\n@ig('x')", True),
+    "import among others": ("import math, capsules\n\n\n@capsules.integrand('x')", True),
+    "another library's filter": ("import django.template\nregister = django.template.Library()\n\n@register.filter", False),
+    "not at the top level": ("import capsules\n\nif True:\n    @capsules.integrand('x')", False),
+}
+
+
+@pytest.mark.parametrize("case", SCRIPTS)
+def test_one_rule_tells_a_script_of_inline_kernels(tmp_path: Path, case: str) -> None:
+    header, script = SCRIPTS[case]
+    folder = tmp_path / "project"
+    folder.mkdir()
+    path = folder / "deco.py"
+    indent = header.splitlines()[-1].partition("@")[0]
+    path.write_text(f"{header}\n{indent}def k(x):\n{indent}    return x\n")
+    (folder / "other.py").write_text("#capsules integrand f(x)\ndef f(x):\n    return x\n")
+    # the folder scan takes the file, and capsules.load() refuses it, for the same files
+    assert (path in kernel_files([folder])) is script
+    try:
+        capsules.load(path, cache=tmp_path / "cache", build=False)
+    except capsules.CapsulesError as err:
+        refused = "kernels are decorated" in str(err)
+        assert not refused or str(err).startswith(f"{path}:4: "), err
+    else:
+        refused = False
+    assert refused is script
 
 
 def test_a_lambda_is_refused_when_decorating(script: Callable[..., ModuleType]) -> None:
