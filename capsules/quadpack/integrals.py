@@ -25,7 +25,7 @@ from typing import Any
 from scipy import LowLevelCallable
 
 from ..errors import IntegrationInputError, SignatureError
-from ..load import Kernel
+from ..load import Kernel, KernelCallable
 from .driver import Bound, Level, Problem, driver
 
 # The integrand's C signatures SciPy's quad accepts, and the driver's number for each.
@@ -150,7 +150,7 @@ def nquad(
     callee = callee_of(func, "func", FORMS)
     levels = level_specs(ranges, opts)
     values = argument_values(args)
-    return run(callee, levels, values, full_output, stacklevel=3)
+    return run(callee, levels, values, full_output, stacklevel=3, caller="nquad")
 
 
 def quad(
@@ -169,7 +169,7 @@ def quad(
     callee = callee_of(func, "func", FORMS)
     level = LevelSpec(constant(a, "a"), constant(b, "b"), *tolerances({"epsabs": epsabs, "epsrel": epsrel,
                                                                        "limit": limit}, "quad"))
-    return run(callee, [level], argument_values(args), False, stacklevel=3)
+    return run(callee, [level], argument_values(args), False, stacklevel=3, caller="quad")
 
 
 def dblquad(
@@ -187,7 +187,7 @@ def dblquad(
         LevelSpec(side(gfun, "gfun", (1,)), side(hfun, "hfun", (1,)), *tol),
         LevelSpec(constant(a, "a"), constant(b, "b"), *tol),
     ]
-    return run(callee, levels, argument_values(args), False, stacklevel=3)
+    return run(callee, levels, argument_values(args), False, stacklevel=3, caller="dblquad")
 
 
 def tplquad(
@@ -206,7 +206,7 @@ def tplquad(
         LevelSpec(side(gfun, "gfun", (2,)), side(hfun, "hfun", (2,)), *tol),
         LevelSpec(constant(a, "a"), constant(b, "b"), *tol),
     ]
-    return run(callee, levels, argument_values(args), False, stacklevel=3)
+    return run(callee, levels, argument_values(args), False, stacklevel=3, caller="tplquad")
 
 
 def inner(func: Any, ranges: Sequence[Any], opts: Any = None) -> LowLevelCallable:
@@ -254,9 +254,10 @@ class InnerCallable(LowLevelCallable):
 
 
 def run(
-    callee: Callee, levels: list[LevelSpec], args: list[float], full_output: bool, stacklevel: int,
+    callee: Callee, levels: list[LevelSpec], args: list[float], full_output: bool, stacklevel: int, caller: str,
 ) -> Any:
     """Integrate in the driver, with the GIL released; raise what a kernel raised, warn as SciPy would."""
+    check_arity(callee, len(levels), len(args), caller)
     if callee.form >= ONE_VARIABLE and len(levels) + len(args) > 1:
         raise IntegrationInputError(
             f"func takes one double ({callee.keep.signature!r}) but the integral has {len(levels)} variable(s) and "
@@ -278,6 +279,24 @@ def run(
         return problem.value, problem.abserr, {"neval": problem.neval}
     warn_flags([order[k] for k in range(problem.norder)], levels, stacklevel + 1)
     return problem.value, problem.abserr
+
+
+def check_arity(callee: Callee, variables: int, args: int, caller: str) -> None:
+    """Refuse a capsules integrand given other than one range (or argument) per variable it declares.
+
+    Its compiled code would fail at its first call, naming the kernel only;
+    other callables cannot say how many values they read.
+    """
+    kernel = callee.keep.kernel if isinstance(callee.keep, KernelCallable) else None
+    if kernel is None or kernel.spec.role != "integrand" or len(kernel.spec.provided) == variables + args:
+        return
+    declared = kernel.spec.provided
+    given = f"{variables} range(s)" + (f" and {args} argument(s)" if args else "")
+    raise IntegrationInputError(
+        f"'{kernel.name}' integrates {len(declared)} variable(s) ({', '.join(declared)}), but capsules.{caller} "
+        f"was given {given}: give one range per variable, or the last ones as args",
+        **kernel.spec.where(),
+    )
 
 
 def warn_flags(codes: list[int], levels: list[LevelSpec], stacklevel: int) -> None:
