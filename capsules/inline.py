@@ -326,6 +326,7 @@ class _Collector:
         self.imports: dict[int, tuple[ast.Import | ast.ImportFrom, dict[str, ast.alias]]] = {}
 
     def function(self, node: ast.FunctionDef, kernel: bool = False) -> None:
+        self.done.add(node.name)  # a function that calls itself (or its caller) is laid out once
         for decorator in node.decorator_list:
             if self.decorators.role(decorator, strict=False) is None:
                 what = "the kernel" if kernel else f"'{node.name}', which the kernel calls,"

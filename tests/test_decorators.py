@@ -530,6 +530,33 @@ def test_an_error_when_decorating_shows_the_users_line_and_no_capsules_frame(tmp
         line for line in lines if line.lstrip().startswith(f'File "{path}"')], done.stderr
 
 
+def test_a_recursive_kernel_and_mutually_recursive_helpers(script: Callable[[str], ModuleType]) -> None:
+    mod = script("""
+        import capsules
+
+
+        def even(k, x):
+            return 1.0 if k <= 0 else 1.0 + x * odd(k - 1, x)
+
+
+        def odd(k, x):
+            return 1.0 if k <= 0 else 1.0 - x * even(k - 1, x)
+
+
+        @capsules.integrand("x; n")
+        def series(x, n):
+            if n <= 0:
+                return even(3, x)
+            return 1.0 + x * series(x, n - 1)
+    """)
+    assert mod.series.module.path.read_text().count("def series(") == 1  # laid out once
+    compiled = integrate.quad(mod.series.lowlevel(n=2.0), 0, 1, epsabs=0, epsrel=1e-13)[0]
+    python = integrate.quad(mod.series, 0, 1, args=(2.0,), epsabs=0, epsrel=1e-13)[0]
+    # 1 + x + x^2 (1 + x - x^2 - x^3) over [0, 1]
+    assert compiled == pytest.approx(python, rel=1e-15)
+    assert compiled == pytest.approx(1 + 1 / 2 + 1 / 3 + 1 / 4 - 1 / 5 - 1 / 6, rel=1e-13)
+
+
 def test_typed_parameters_in_the_decorators_string(script: Callable[[str], ModuleType]) -> None:
     mod = script("""
         import capsules
