@@ -58,6 +58,21 @@ class Role:
     parts_body: str = ""
 
 
+# A mapping's result, res, into SciPy's coordinates: res[i] * 1.0, as for a filter.  A string
+# is indexable and * 1.0 compiles for its characters, so it is refused, at its first call, in
+# every build.  pythran decides the isinstance test when compiling and compiles one branch;
+# the message reads irank, so that a kernel returning a constant string is not folded either.
+_COORDINATES = """\
+    if isinstance(res, str):
+        raise TypeError(str.join("", ["{name} must return ", str(irank), " input coordinates, not a string"]))
+    else:
+        if len(res) != irank:
+            raise ValueError("{name} returned the wrong number of input coordinates")
+        for i in range(irank):
+            ic[i] = res[i] * 1.0
+"""
+
+
 ROLES: dict[str, Role] = {
     role.name: role
     for role in (
@@ -139,28 +154,19 @@ def {entry}(li, nin, lo, nout, ud{unpacked}):
             types="int64*, float64*, int32, int32",
             targets=("geometric_transform",),
             returns="the input coordinates, a tuple or array of numbers",
-            # res[i] * 1.0: see filter
             body="""\
 def {entry}(oc, ic, orank, irank, ud{unpacked}):
     res = {name}(_capsules_as_array(oc, orank){p})
-    if len(res) != irank:
-        raise ValueError("{name} returned the wrong number of input coordinates")
-    for i in range(irank):
-        ic[i] = res[i] * 1.0
-{check}    return 1""",
+""" + _COORDINATES + """{check}    return 1""",
             check="""\
-        if not _capsules_np.isfinite(ic[i]):
-            raise FloatingPointError("{name} returned a non-finite coordinate")
+            if not _capsules_np.isfinite(ic[i]):
+                raise FloatingPointError("{name} returned a non-finite coordinate")
 """,
             # a coordinate view costs an allocation per pixel: the twin takes the raw pointer
             pointer_body="""\
 def {entry}(oc, ic, orank, irank, ud{unpacked}):
     res = {twin}(oc{p}, orank)
-    if len(res) != irank:
-        raise ValueError("{name} returned the wrong number of input coordinates")
-    for i in range(irank):
-        ic[i] = res[i] * 1.0
-    return 1""",
+""" + _COORDINATES + """    return 1""",
         ),
     )
 }
