@@ -29,6 +29,7 @@ import linecache
 import os
 import threading
 import re
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FunctionType
@@ -322,8 +323,21 @@ def _plain(function: Any, role: str) -> None:
         raise SpecError(f"'{function.name}' is decorated twice: one capsules decorator makes it a kernel",
                         path=code.co_filename, line=code.co_firstlineno)
     if not isinstance(function, FunctionType):
-        raise SpecError(f"@{role} decorates a function defined with 'def', not {type(function).__name__} "
-                        f"{getattr(function, '__name__', '')!r}".rstrip(" '"))
+        name = getattr(function, "__name__", None)
+        what = f"{type(function).__name__} {name!r}" if isinstance(name, str) else type(function).__name__
+        raise SpecError(f"@{role} compiles a plain function defined with 'def', not {what}: decorate the "
+                        "function itself, with no other decorator", **_applied_at())
+
+
+def _applied_at() -> dict[str, Any]:
+    """The file and line that applied a decorator: the first frame outside capsules."""
+    frame = sys._getframe(1)
+    while frame is not None and Path(frame.f_code.co_filename).parent == _PACKAGE:
+        frame = frame.f_back
+    return {} if frame is None else {"path": frame.f_code.co_filename, "line": frame.f_lineno}
+
+
+_PACKAGE = Path(__file__).parent
 
 
 def _decorator(role: str) -> Callable[..., Any]:

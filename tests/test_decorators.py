@@ -513,6 +513,8 @@ DECORATING_ERRORS = {
     "names": ("@capsules.integrand('x, y; a')\ndef k(x, a):", "'k' takes (x, a), but the decorator lists (x, y, a)"),
     "twice": ("@capsules.filter('w; a')\n@capsules.integrand('x; a')\ndef k(x, a):", "'k' is decorated twice"),
     "raw": ("@capsules.raw('float64, float64')\ndef k(x):", "'k' takes 1 argument(s), but @raw lists 2"),
+    "not a function": ("@capsules.integrand('x')\n@functools.lru_cache\ndef k(x):",
+                       "@integrand compiles a plain function defined with 'def', not _lru_cache_wrapper 'k'"),
 }
 
 
@@ -520,7 +522,7 @@ DECORATING_ERRORS = {
 def test_an_error_when_decorating_shows_the_users_line_and_no_capsules_frame(tmp_path: Path, case: str) -> None:
     header, message = DECORATING_ERRORS[case]
     path = tmp_path / "deco.py"
-    path.write_text(f"import capsules\n\n\n{header}\n    return x\n")
+    path.write_text(f"import functools\nimport capsules\n\n{header}\n    return x\n")
     done = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=False)
     lines = done.stderr.splitlines()
     assert lines[-1].startswith(f"capsules.errors.SpecError: {path}:4: {message}"), done.stderr
