@@ -314,8 +314,6 @@ def test_specialized_callable_pickles(cache_dir):
 @pytest.mark.parametrize(
     ("comment", "body", "wanted"),
     [
-        ("#capsules filter m(window)", "return 's'", "a number"),
-        ("#capsules filter m(window)", "return None", "a number"),
         ("#capsules integrand m(x)", "return 's'", "a number"),
     ],
 )
@@ -329,7 +327,7 @@ def test_a_natural_kernel_returning_what_its_role_cannot_use_is_refused_at_build
     assert str(info.value).startswith(f"{path}:1: 'm' must return {wanted}")
 
 
-TEXT_MAPPINGS = """
+TEXT_KERNELS = """
 #capsules mapping constant_text(out_coords)
 def constant_text(out_coords):
     return 'ab'
@@ -338,23 +336,41 @@ def constant_text(out_coords):
 def varying_text(out_coords, d):
     return 'ab' if out_coords[0] > d else 'cd'
 
+#capsules filter labels(window)
+def labels(window):
+    return 'high' if window[0] > 3.0 else 'low'
+
+#capsules filter nothing(window)
+def nothing(window):
+    return None
+
 #capsules mapping shifted(out_coords; d)
 def shifted(out_coords, d):
     return (out_coords[0] - d, out_coords[1] * 0.5)
 """
+TEXT_RESULTS = [  # kernel, its line, how SciPy calls it, what the kernel must return and not
+    ("constant_text", 1, lambda k, image: ndimage.geometric_transform(image, k.lowlevel()),
+     "2 input coordinates, not a string"),
+    ("varying_text", 5, lambda k, image: ndimage.geometric_transform(image, k.lowlevel(d=1.0)),
+     "2 input coordinates, not a string"),
+    ("labels", 9, lambda k, image: ndimage.generic_filter(image, k.lowlevel(), size=2),
+     "a number for its window of 4 values, not a string"),
+    ("nothing", 13, lambda k, image: ndimage.generic_filter(image, k.lowlevel(), size=2),
+     "a number for its window of 4 values, not None"),
+]
 
 
 @pytest.mark.parametrize("checked", [False, True], ids=["default", "checked"])
-def test_a_mapping_returning_a_string_is_refused_alike_by_both_builds(write_kernel, cache_dir, checked):
-    # a string has a length and characters: each build once compiled some of them to coordinates
-    path = write_kernel(TEXT_MAPPINGS, "text_mappings.py")
+def test_a_string_or_none_result_is_refused_alike_by_both_builds(write_kernel, cache_dir, checked):
+    # a string has a length and characters: each build once compiled some of them to numbers,
+    # and refused others at build, depending on what pythran could fold
+    path = write_kernel(TEXT_KERNELS, "text_results.py")
     mod = capsules.load(path, cache=cache_dir, checked=checked)
     image = np.arange(20.0).reshape(4, 5)
-    for name, line, parameters in (("constant_text", 1, {}), ("varying_text", 5, {"d": 1.0})):
+    for name, line, call, wanted in TEXT_RESULTS:
         with pytest.raises(capsules.KernelError) as caught:
-            ndimage.geometric_transform(image, mod[name].lowlevel(**parameters))
-        assert str(caught.value) == (f"{path.name}:{line}: '{name}' raised TypeError: {name} must return 2 input "
-                                     "coordinates, not a string")
+            call(mod[name], image)
+        assert str(caught.value) == f"{path.name}:{line}: '{name}' raised TypeError: {name} must return {wanted}"
         assert isinstance(caught.value.__cause__, TypeError)
         frames = [frame.filename for frame in traceback.extract_tb(caught.value.__traceback__)]
         assert not [f for f in frames if Path(f).parent == Path(capsules.__file__).parent], frames
