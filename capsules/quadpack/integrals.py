@@ -150,7 +150,8 @@ def nquad(
     callee = callee_of(func, "func", FORMS)
     levels = level_specs(ranges, opts)
     values = argument_values(args)
-    return run(callee, levels, values, full_output, stacklevel=3, caller="nquad")
+    check_arity(callee, len(levels), len(values), "nquad")
+    return run(callee, levels, values, full_output, stacklevel=3)
 
 
 def quad(
@@ -169,7 +170,9 @@ def quad(
     callee = callee_of(func, "func", FORMS)
     level = LevelSpec(constant(a, "a"), constant(b, "b"), *tolerances({"epsabs": epsabs, "epsrel": epsrel,
                                                                        "limit": limit}, "quad"))
-    return run(callee, [level], argument_values(args), False, stacklevel=3, caller="quad")
+    values = argument_values(args)
+    check_arity(callee, 1, len(values), "quad")
+    return run(callee, [level], values, False, stacklevel=3)
 
 
 def dblquad(
@@ -187,7 +190,9 @@ def dblquad(
         LevelSpec(side(gfun, "gfun", (1,)), side(hfun, "hfun", (1,)), *tol),
         LevelSpec(constant(a, "a"), constant(b, "b"), *tol),
     ]
-    return run(callee, levels, argument_values(args), False, stacklevel=3, caller="dblquad")
+    values = argument_values(args)
+    check_arity(callee, len(levels), len(values), "dblquad")
+    return run(callee, levels, values, False, stacklevel=3)
 
 
 def tplquad(
@@ -206,7 +211,9 @@ def tplquad(
         LevelSpec(side(gfun, "gfun", (2,)), side(hfun, "hfun", (2,)), *tol),
         LevelSpec(constant(a, "a"), constant(b, "b"), *tol),
     ]
-    return run(callee, levels, argument_values(args), False, stacklevel=3, caller="tplquad")
+    values = argument_values(args)
+    check_arity(callee, len(levels), len(values), "tplquad")
+    return run(callee, levels, values, False, stacklevel=3)
 
 
 def inner(func: Any, ranges: Sequence[Any], opts: Any = None) -> LowLevelCallable:
@@ -254,10 +261,9 @@ class InnerCallable(LowLevelCallable):
 
 
 def run(
-    callee: Callee, levels: list[LevelSpec], args: list[float], full_output: bool, stacklevel: int, caller: str,
+    callee: Callee, levels: list[LevelSpec], args: list[float], full_output: bool, stacklevel: int,
 ) -> Any:
     """Integrate in the driver, with the GIL released; raise what a kernel raised, warn as SciPy would."""
-    check_arity(callee, len(levels), len(args), caller)
     if callee.form >= ONE_VARIABLE and len(levels) + len(args) > 1:
         raise IntegrationInputError(
             f"func takes one double ({callee.keep.signature!r}) but the integral has {len(levels)} variable(s) and "
