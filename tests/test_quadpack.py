@@ -298,31 +298,6 @@ def test_a_raising_kernel_gives_the_located_kernel_error(cases) -> None:
     assert capsules.nquad(cases.raises.lowlevel(), [[0, 1], [0, 1]], args=(2.0,))[0] == pytest.approx(0.5)
 
 
-def test_a_kernel_given_another_number_of_variables_is_refused_at_its_line(write_kernel, load_kernel_file) -> None:
-    path = write_kernel("#capsules integrand plane(x, y; a)\ndef plane(x, y, a):\n    return a * x + y\n", "plane.py")
-    kernel = load_kernel_file(path).plane
-    # one range per variable, or the last ones as args: the integral of a x + y over the unit square, and over x
-    assert capsules.dblquad(kernel.lowlevel(a=3.0), 0, 1, 0, 1)[0] == pytest.approx(2.0, rel=1e-14)
-    assert capsules.nquad(kernel.lowlevel(a=3.0), [[0, 1]], args=(0.25,))[0] == pytest.approx(1.75, rel=1e-14)
-    declared = f"{path}:1: 'plane' integrates 2 variable(s) (x, y), but capsules."
-    calls = {
-        "nquad was given 3 range(s):": lambda: capsules.nquad(kernel.lowlevel(a=3.0), [[0, 1]] * 3),
-        "nquad was given 1 range(s) and 2 argument(s):": lambda: capsules.nquad(kernel.lowlevel(a=3.0), [[0, 1]], args=(1.0, 2.0)),
-        "tplquad was given 3 range(s):": lambda: capsules.tplquad(kernel.lowlevel(a=3.0), 0, 1, 0, 1, 0, 1),
-        "quad was given 1 range(s):": lambda: capsules.quad(kernel.lowlevel(a=3.0), 0, 1),
-    }
-    for given, call in calls.items():
-        with pytest.raises(capsules.IntegrationInputError) as caught:
-            call()
-        assert str(caught.value).startswith(declared + given), caught.value
-        assert caught.value.source_line == "#capsules integrand plane(x, y; a)"
-    # the same capsule as a plain LowLevelCallable cannot say how many variables it reads: its own check still runs
-    made = kernel.lowlevel(a=3.0)
-    foreign = LowLevelCallable(made.function, made.user_data, made.signature)
-    with pytest.raises(capsules.KernelError, match="plane integrates 2 variable"):
-        capsules.nquad(foreign, [[0, 1]] * 3)
-
-
 def test_a_raising_kernel_inside_the_inner_capsule(cases) -> None:
     # as with a kernel called by quad directly: SciPy's SystemError, caused by the KernelError
     with pytest.raises(SystemError) as caught:
@@ -427,6 +402,31 @@ def test_a_signature_nquad_cannot_call_is_refused() -> None:
     power = libm("pow", ctypes.c_double, ctypes.c_double)
     with pytest.raises(capsules.SignatureError, match=r"'double \(double, double\)'; capsules.nquad takes"):
         capsules.nquad(power, [[0, 1]])
+
+
+def test_a_kernel_given_another_number_of_variables_is_refused_at_its_line(write_kernel, load_kernel_file) -> None:
+    path = write_kernel("#capsules integrand plane(x, y; a)\ndef plane(x, y, a):\n    return a * x + y\n", "plane.py")
+    kernel = load_kernel_file(path).plane
+    # one range per variable, or the last ones as args: the integral of a x + y over the unit square, and over x
+    assert capsules.dblquad(kernel.lowlevel(a=3.0), 0, 1, 0, 1)[0] == pytest.approx(2.0, rel=1e-14)
+    assert capsules.nquad(kernel.lowlevel(a=3.0), [[0, 1]], args=(0.25,))[0] == pytest.approx(1.75, rel=1e-14)
+    declared = f"{path}:1: 'plane' integrates 2 variable(s) (x, y), but capsules."
+    calls = {
+        "nquad was given 3 range(s):": lambda: capsules.nquad(kernel.lowlevel(a=3.0), [[0, 1]] * 3),
+        "nquad was given 1 range(s) and 2 argument(s):": lambda: capsules.nquad(kernel.lowlevel(a=3.0), [[0, 1]], args=(1.0, 2.0)),
+        "tplquad was given 3 range(s):": lambda: capsules.tplquad(kernel.lowlevel(a=3.0), 0, 1, 0, 1, 0, 1),
+        "quad was given 1 range(s):": lambda: capsules.quad(kernel.lowlevel(a=3.0), 0, 1),
+    }
+    for given, call in calls.items():
+        with pytest.raises(capsules.IntegrationInputError) as caught:
+            call()
+        assert str(caught.value).startswith(declared + given), caught.value
+        assert caught.value.source_line == "#capsules integrand plane(x, y; a)"
+    # the same capsule as a plain LowLevelCallable cannot say how many variables it reads: its own check still runs
+    made = kernel.lowlevel(a=3.0)
+    foreign = LowLevelCallable(made.function, made.user_data, made.signature)
+    with pytest.raises(capsules.KernelError, match="plane integrates 2 variable"):
+        capsules.nquad(foreign, [[0, 1]] * 3)
 
 
 def test_the_driver_is_built_once_into_the_cache(cache_dir: Path) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 from scipy import LowLevelCallable
 
 from ..errors import IntegrationInputError, SignatureError
-from ..load import Kernel, KernelCallable
+from ..load import Kernel
 from .driver import Bound, Level, Problem, driver
 
 # The integrand's C signatures SciPy's quad accepts, and the driver's number for each.
@@ -293,8 +293,8 @@ def check_arity(callee: Callee, variables: int, args: int, caller: str) -> None:
     Its compiled code would fail at its first call, naming the kernel only;
     other callables cannot say how many values they read.
     """
-    kernel = callee.keep.kernel if isinstance(callee.keep, KernelCallable) else None
-    if kernel is None or kernel.spec.role != "integrand" or len(kernel.spec.provided) == variables + args:
+    kernel = getattr(callee.keep, "kernel", None)  # what Kernel.lowlevel() made knows its kernel
+    if not isinstance(kernel, Kernel) or kernel.spec.role != "integrand" or len(kernel.spec.provided) == variables + args:
         return
     declared = kernel.spec.provided
     given = f"{variables} range(s)" + (f" and {args} argument(s)" if args else "")
