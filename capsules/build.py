@@ -33,7 +33,7 @@ from .generate.module import Scan, read_scan
 from .key import cache_key
 from .signatures import Signature, check_return, match
 from .source import decode_source, functions, identifier, read_source, read_text
-from .spec import ExportSpec, declares_kernels
+from .spec import ExportSpec
 
 # -O3 and the host's full instruction set; pythran's own default is -O2 for a
 # generic x86-64.  -ffp-contract=off: no fused multiply-add unless the source
@@ -189,7 +189,7 @@ def units(files: Iterable[Path]) -> tuple[list[Unit], list[CapsulesError]]:
     errors: list[CapsulesError] = []
     for path in files:
         text = read_text(path)
-        if declares_kernels(text) or not inline.has_decorators(text):
+        if inline.script_line(text) is None:
             found.append(Unit(path))
             continue
         lifted, problems = inline.lift_source(str(path), text)

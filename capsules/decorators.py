@@ -22,13 +22,15 @@ from the cache when that exact source was built before, else by building it.
 from __future__ import annotations
 
 import ast
+import ctypes
 import dataclasses
 import functools
 import linecache
 import os
 import threading
 import re
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FunctionType
 from typing import Any, TypeVar, overload
@@ -57,6 +59,46 @@ def _user_facing(function: C) -> C:
         except CapsulesError as err:
             raise err.with_traceback(None) from err.__cause__
 
+    return call  # type: ignore[return-value]
+
+
+def _finished() -> Iterator[None]:
+    yield
+
+
+# The throw() of a finished generator raises what it is given from C, adding no frame to the traceback.
+_FINISHED = _finished()
+for _ in _FINISHED:
+    pass
+
+
+class _Application:
+    """What ctypes converts a decorated function with: the decoration runs, and returns how to end.
+
+    ctypes calls ``from_param`` before the C function and drops its frame
+    when it returns; the C function (``PyObject_CallNoArgs``) then calls
+    what it returned, which gives the kernel or raises from C.  So an error
+    reaches the user's line with no frame of capsules in its traceback.
+    """
+
+    def __init__(self, decorate: Callable[[Any], InlineKernel]) -> None:
+        self.decorate = decorate
+
+    def from_param(self, function: Any) -> ctypes.py_object:
+        try:
+            made = self.decorate(function)
+        except CapsulesError as err:
+            err.__suppress_context__ = True  # as `raise err from err.__cause__`: the message says it all
+            return ctypes.py_object(functools.partial(_FINISHED.throw, err.with_traceback(None)))
+        except BaseException as err:  # noqa: BLE001  (ctypes would wrap it in ArgumentError: raise it as it is)
+            return ctypes.py_object(functools.partial(_FINISHED.throw, err))
+        return ctypes.py_object(lambda: made)
+
+
+def _decoration(decorate: Callable[[Any], InlineKernel]) -> Callable[[Any], InlineKernel]:
+    """``decorate`` as a decorator whose errors show the user's frames only (see :class:`_Application`)."""
+    call = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.py_object)(("PyObject_CallNoArgs", ctypes.pythonapi))
+    call.argtypes = (_Application(decorate),)
     return call  # type: ignore[return-value]
 
 
@@ -281,8 +323,21 @@ def _plain(function: Any, role: str) -> None:
         raise SpecError(f"'{function.name}' is decorated twice: one capsules decorator makes it a kernel",
                         path=code.co_filename, line=code.co_firstlineno)
     if not isinstance(function, FunctionType):
-        raise SpecError(f"@{role} decorates a function defined with 'def', not {type(function).__name__} "
-                        f"{getattr(function, '__name__', '')!r}".rstrip(" '"))
+        name = getattr(function, "__name__", None)
+        what = f"{type(function).__name__} {name!r}" if isinstance(name, str) else type(function).__name__
+        raise SpecError(f"@{role} compiles a plain function defined with 'def', not {what}: decorate the "
+                        "function itself, with no other decorator", **_applied_at())
+
+
+def _applied_at() -> dict[str, Any]:
+    """The file and line that applied a decorator: the first frame outside capsules."""
+    frame = sys._getframe(1)
+    while frame is not None and Path(frame.f_code.co_filename).parent == _PACKAGE:
+        frame = frame.f_back
+    return {} if frame is None else {"path": frame.f_code.co_filename, "line": frame.f_lineno}
+
+
+_PACKAGE = Path(__file__).parent
 
 
 def _decorator(role: str) -> Callable[..., Any]:
@@ -298,7 +353,6 @@ def _decorator(role: str) -> Callable[..., Any]:
         if callable(arguments):  # used bare: @capsules.filter
             return decorate()(arguments)
 
-        @_user_facing
         def wrap(function: Callable[..., Any]) -> InlineKernel:
             _plain(function, role)
             code = function.__code__
@@ -307,7 +361,7 @@ def _decorator(role: str) -> Callable[..., Any]:
             _check(function, form)
             return InlineKernel(function, form, checked=checked, portable=portable)
 
-        return wrap
+        return _decoration(wrap)
 
     decorate.__name__ = decorate.__qualname__ = role
     decorate.__doc__ = f"""Compile the decorated function as a natural ``{role}`` kernel: {summary}.
@@ -354,14 +408,13 @@ def raw(types: str, /, *, checked: bool = False, portable: bool = False) -> Call
         As for :func:`integrand`.
     """
 
-    @_user_facing
     def wrap(function: Callable[..., Any]) -> InlineKernel:
         _plain(function, inline.RAW)
         form = inline.raw_form(function.__name__, types)
         _check(function, form)
         return InlineKernel(function, form, checked=checked, portable=portable)
 
-    return wrap
+    return _decoration(wrap)
 
 
 __all__ = ["InlineKernel", "filter", "filter1d", "integrand", "lift_function", "mapping", "raw"]

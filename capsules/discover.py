@@ -11,7 +11,6 @@ folder that holds none says so: nothing is skipped without a word.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -24,7 +23,6 @@ from .spec import declares_kernels
 _SKIPPED = frozenset({"__pycache__", "node_modules", "site-packages"})
 # a folder that is an environment or a cache, whatever its name
 _MARKERS = ("pyvenv.cfg", "conda-meta", "CACHEDIR.TAG")
-_IMPORTS_CAPSULES = re.compile(r"^\s*(?:import|from)\s+capsules\b", re.MULTILINE)
 
 NOTHING_FOUND = (
     "no kernel file in this folder or below (no '#pythran export' or '#capsules' comment, "
@@ -74,4 +72,4 @@ def _holds_kernels(path: Path) -> bool:
         text = decode_source(read_source(path), path)
     except SpecError:
         return False  # not a regular file, unreadable or undecodable: a folder scan passes it by
-    return declares_kernels(text) or (inline.has_decorators(text) and _IMPORTS_CAPSULES.search(text) is not None)
+    return declares_kernels(text) or inline.script_line(text) is not None

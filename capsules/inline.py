@@ -30,6 +30,7 @@ from pathlib import Path
 from .errors import CapsulesError, SpecError
 from .generate import roles
 from .source import bound_name, bound_names, identifier, parse
+from .spec import declares_kernels
 
 RAW = "raw"
 ROLES = (*roles.ROLES, RAW)
@@ -199,14 +200,33 @@ def lift_source(origin: str, text: str) -> tuple[list[Lifted], list[CapsulesErro
     return lifted, errors
 
 
-def has_decorators(text: str) -> bool:
-    """Whether a source may hold inline kernels (a cheap look before parsing)."""
-    return first_decorator(text) is not None
+def script_line(text: str) -> int | None:
+    """Where a script of inline kernels has its first: the line of its first capsules decorator, or None.
+
+    The one rule that tells such a script (built kernel by kernel, from the
+    functions its decorators lift) from a kernel file: a source with no
+    ``#pythran export`` or ``#capsules`` comment whose top-level function is
+    decorated with capsules' decorators, as its imports name them
+    (``@capsules.integrand``, ``@cp.integrand`` after ``import capsules as
+    cp``, ``@integrand`` after ``from capsules import integrand``).  A source
+    that does not parse is judged by its text alone: its build says why it
+    does not parse.
+    """
+    if "capsules" not in text or declares_kernels(text):  # a cheap look first: folder scans read every file
+        return None
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):  # ValueError: a NUL byte, before Python 3.12
+        return _first_decorator(text)
+    ours = _Decorators(tree)
+    found = [d.lineno for node in tree.body if isinstance(node, ast.FunctionDef)
+             for d in node.decorator_list if ours.role(d)]
+    return min(found, default=None)
 
 
-def first_decorator(text: str) -> int | None:
+def _first_decorator(text: str) -> int | None:
     """The line of the first decorator that may be capsules' (a cheap look before parsing), or None."""
-    found = re.search(rf"^[ \t]*@\s*(?:\w+\.)?(?:{'|'.join(ROLES)})\b", text, re.MULTILINE)
+    found = re.search(rf"^[ \t]*@\s*(?:[\w.]+\.)?(?:{'|'.join(ROLES)})\b", text, re.MULTILINE)
     return None if found is None else text.count("\n", 0, found.start()) + 1
 
 
@@ -306,6 +326,7 @@ class _Collector:
         self.imports: dict[int, tuple[ast.Import | ast.ImportFrom, dict[str, ast.alias]]] = {}
 
     def function(self, node: ast.FunctionDef, kernel: bool = False) -> None:
+        self.done.add(node.name)  # a function that calls itself (or its caller) is laid out once
         for decorator in node.decorator_list:
             if self.decorators.role(decorator, strict=False) is None:
                 what = "the kernel" if kernel else f"'{node.name}', which the kernel calls,"
@@ -444,5 +465,5 @@ def _loads(value: ast.expr) -> list[tuple[str, int]]:
     return [(n.id, n.lineno) for n in ast.walk(value) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)]
 
 
-__all__ = ["RAW", "ROLES", "Declaration", "Lifted", "decorated", "find_function", "has_decorators", "lift",
-           "lift_source", "line_text", "natural_form", "raw_form", "relocated"]
+__all__ = ["RAW", "ROLES", "Declaration", "Lifted", "decorated", "find_function", "lift",
+           "lift_source", "line_text", "natural_form", "raw_form", "relocated", "script_line"]

@@ -33,7 +33,7 @@ from .errors import BuildError, CacheError, CapsulesError, PrebuiltError, SpecEr
 from .generate.names import imaginary
 from .signatures import Signature, match
 from .source import decode_source
-from .spec import ExportSpec, declares_kernels
+from .spec import ExportSpec
 
 _LOADED: dict[str, KernelModule] = {}
 _LOCK = threading.Lock()
@@ -307,8 +307,7 @@ def prebuilt_module(
 
 def _refuse_decorated_script(path: Path, source: bytes) -> None:
     """A script whose kernels are decorated is built kernel by kernel, from its imported functions: say so."""
-    text = decode_source(source, path)
-    line = None if declares_kernels(text) else inline.first_decorator(text)
+    line = inline.script_line(decode_source(source, path))
     if line is not None:
         raise SpecError(
             "this script's kernels are decorated, and capsules.load() takes a kernel file with '#pythran export' "

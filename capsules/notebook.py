@@ -29,7 +29,7 @@ import hashlib
 import shlex
 from pathlib import Path
 from types import CodeType
-from typing import Any
+from typing import Any, NoReturn
 
 from . import inline
 from .cache import Cache
@@ -43,12 +43,37 @@ def load_ipython_extension(ipython: Any) -> None:
     ipython.register_magic_function(_magic(ipython), magic_kind="cell", magic_name="capsules")
 
 
+class _Options(argparse.ArgumentParser):
+    """The option line's parser: a refusal is an exception, not a usage printed and an exit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ValueError(message)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="%%capsules", add_help=False)
+    parser = _Options(prog="%%capsules", add_help=False)
     parser.add_argument("--checked", action="store_true", help="build the checked variant")
     parser.add_argument("--portable", action="store_true", help="build for every CPU level")
     parser.add_argument("--cache", help="cache directory (default: $CAPSULES_CACHE or the user cache)")
     return parser
+
+
+def _options(ipython: Any, line: str, cell: str) -> argparse.Namespace:
+    """The options of a ``%%capsules`` line; a bad one is refused at the cell, as ``In[n]``.
+
+    Raises
+    ------
+    SpecError
+        Naming what is wrong; it renders without a traceback.
+    """
+    try:
+        if "\0" in line:  # no path or option holds one; shlex and the file system would say worse
+            raise ValueError("a NUL byte")
+        return _parser().parse_args(shlex.split(line))
+    except ValueError as err:  # argparse's refusal, or shlex's unclosed quote
+        where = f"In[{_cell_number(ipython, cell)}]"
+        raise _shown(SpecError(f"%%capsules options: {err}; the options are --checked, --portable, --cache DIR",
+                               path=where, source_line=f"%%capsules {line}")) from None
 
 
 def _magic(ipython: Any) -> Any:
@@ -57,11 +82,7 @@ def _magic(ipython: Any) -> Any:
 
         Options: ``--checked``, ``--portable``, ``--cache DIR``.
         """
-        try:
-            options = _parser().parse_args(shlex.split(line))
-        except (SystemExit, ValueError):  # argparse's refusal, or shlex's unclosed quote
-            raise _shown(CapsulesError(f"%%capsules {line}: the options are --checked, --portable, --cache DIR")) \
-                from None
+        options = _options(ipython, line, cell)
         run_cell(ipython, cell, checked=options.checked, portable=options.portable, cache=options.cache)
 
     return capsules
@@ -78,8 +99,11 @@ def run_cell(
         Located at the cell's own lines; it renders without a traceback.
     """
     shown = f"In[{_cell_number(ipython, cell)}]"
-    store = Cache(cache)
-    path = store.source_file(cell_file(cell), cell.encode())
+    try:
+        store = Cache(cache)
+        path = store.source_file(cell_file(cell), cell.encode())
+    except CapsulesError as err:  # an unusable --cache: the message names it
+        raise _shown(err) from None
     KernelError.shown_as[path.name] = shown  # what its kernels' run-time errors call it
     namespace = ipython.user_ns
     before = dict(namespace)

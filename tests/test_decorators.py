@@ -9,7 +9,6 @@ import importlib.util
 import itertools
 import math
 import multiprocessing
-import os
 import pickle
 import re
 import subprocess
@@ -25,6 +24,7 @@ from scipy import integrate, ndimage
 
 import capsules
 from capsules import inline
+from capsules.discover import kernel_files
 
 pytestmark = pytest.mark.compile
 
@@ -430,6 +430,38 @@ def test_load_of_a_decorated_script_says_what_to_do(tmp_path: Path) -> None:
     assert str(caught.value).startswith(f"{path}:4: ") and f"capsules build {path}" in str(caught.value)
 
 
+SCRIPTS = {
+    # the lines above a function `k`, and whether that makes a script of inline kernels (decorated on line 4)
+    "import as": ("import capsules as cp\n\n\n@cp.integrand('x')", True),
+    "from import": ("from capsules import integrand\n\n\n@integrand('x')", True),
+    "from import as": ("from capsules import integrand as ig\n\n\n@ig('x')", True),
+    "import among others": ("import math, capsules\n\n\n@capsules.integrand('x')", True),
+    "another library's filter": ("import django.template\nregister = django.template.Library()\n\n@register.filter", False),
+    "not at the top level": ("import capsules\n\nif True:\n    @capsules.integrand('x')", False),
+}
+
+
+@pytest.mark.parametrize("case", SCRIPTS)
+def test_one_rule_tells_a_script_of_inline_kernels(tmp_path: Path, case: str) -> None:
+    header, script = SCRIPTS[case]
+    folder = tmp_path / "project"
+    folder.mkdir()
+    path = folder / "deco.py"
+    indent = header.splitlines()[-1].partition("@")[0]
+    path.write_text(f"{header}\n{indent}def k(x):\n{indent}    return x\n")
+    (folder / "other.py").write_text("#capsules integrand f(x)\ndef f(x):\n    return x\n")
+    # the folder scan takes the file, and capsules.load() refuses it, for the same files
+    assert (path in kernel_files([folder])) is script
+    try:
+        capsules.load(path, cache=tmp_path / "cache", build=False)
+    except capsules.CapsulesError as err:
+        refused = "kernels are decorated" in str(err)
+        assert not refused or str(err).startswith(f"{path}:4: "), err
+    else:
+        refused = False
+    assert refused is script
+
+
 def test_a_lambda_is_refused_when_decorating(script: Callable[..., ModuleType]) -> None:
     with pytest.raises(capsules.SpecError, match="a lambda cannot be compiled") as caught:
         script("import capsules\nk = capsules.integrand('x; a')(lambda x, a: a * x)\n")
@@ -477,16 +509,54 @@ except capsules.SpecError as err:
     assert done.stdout.startswith("<python-input-2>:1: cannot read the source of 'f'"), done.stdout + done.stderr
 
 
-def test_an_error_when_decorating_shows_the_users_line_and_no_capsules_internals(tmp_path: Path) -> None:
+DECORATING_ERRORS = {
+    "names": ("@capsules.integrand('x, y; a')\ndef k(x, a):", "'k' takes (x, a), but the decorator lists (x, y, a)"),
+    "twice": ("@capsules.filter('w; a')\n@capsules.integrand('x; a')\ndef k(x, a):", "'k' is decorated twice"),
+    "raw": ("@capsules.raw('float64, float64')\ndef k(x):", "'k' takes 1 argument(s), but @raw lists 2"),
+    "not a function": ("@capsules.integrand('x')\n@functools.lru_cache\ndef k(x):",
+                       "@integrand compiles a plain function defined with 'def', not _lru_cache_wrapper 'k'"),
+}
+
+
+@pytest.mark.parametrize("case", DECORATING_ERRORS)
+def test_an_error_when_decorating_shows_the_users_line_and_no_capsules_frame(tmp_path: Path, case: str) -> None:
+    header, message = DECORATING_ERRORS[case]
     path = tmp_path / "deco.py"
-    path.write_text("import capsules\n\n\n@capsules.integrand('x, y; a')\ndef k(x, a):\n    return a * x\n")
+    path.write_text(f"import functools\nimport capsules\n\n{header}\n    return x\n")
     done = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=False)
     lines = done.stderr.splitlines()
-    assert lines[-1].startswith(f"capsules.errors.SpecError: {path}:4: 'k' takes (x, a)")
-    # the decorator's line (Python 3.11 and later) or its function's (3.10)
-    assert re.search(rf'File "{re.escape(str(path))}", line [45]\b', done.stderr), done.stderr
-    # one frame of capsules' at most: the decorator that raised, not the checks behind it
-    assert sum('File "' in line and "capsules" + os.sep in line for line in lines) <= 1, done.stderr
+    assert lines[-1].startswith(f"capsules.errors.SpecError: {path}:4: {message}"), done.stderr
+    # the decorator's line (Python 3.11 and later) or its function's (3.10), and no frame of capsules at all
+    assert re.search(rf'File "{re.escape(str(path))}", line [4-6]\b', done.stderr), done.stderr
+    assert [line for line in lines if line.lstrip().startswith("File ")] == [
+        line for line in lines if line.lstrip().startswith(f'File "{path}"')], done.stderr
+
+
+def test_a_recursive_kernel_and_mutually_recursive_helpers(script: Callable[[str], ModuleType]) -> None:
+    mod = script("""
+        import capsules
+
+
+        def even(k, x):
+            return 1.0 if k <= 0 else 1.0 + x * odd(k - 1, x)
+
+
+        def odd(k, x):
+            return 1.0 if k <= 0 else 1.0 - x * even(k - 1, x)
+
+
+        @capsules.integrand("x; n")
+        def series(x, n):
+            if n <= 0:
+                return even(3, x)
+            return 1.0 + x * series(x, n - 1)
+    """)
+    assert mod.series.module.path.read_text().count("def series(") == 1  # laid out once
+    compiled = integrate.quad(mod.series.lowlevel(n=2.0), 0, 1, epsabs=0, epsrel=1e-13)[0]
+    python = integrate.quad(mod.series, 0, 1, args=(2.0,), epsabs=0, epsrel=1e-13)[0]
+    # 1 + x + x^2 (1 + x - x^2 - x^3) over [0, 1]
+    assert compiled == pytest.approx(python, rel=1e-15)
+    assert compiled == pytest.approx(1 + 1 / 2 + 1 / 3 + 1 / 4 - 1 / 5 - 1 / 6, rel=1e-13)
 
 
 def test_typed_parameters_in_the_decorators_string(script: Callable[[str], ModuleType]) -> None:

@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -313,9 +314,6 @@ def test_specialized_callable_pickles(cache_dir):
 @pytest.mark.parametrize(
     ("comment", "body", "wanted"),
     [
-        ("#capsules mapping m(out_coords; a)", "return 'ab'", "the input coordinates"),
-        ("#capsules filter m(window)", "return 's'", "a number"),
-        ("#capsules filter m(window)", "return None", "a number"),
         ("#capsules integrand m(x)", "return 's'", "a number"),
     ],
 )
@@ -327,3 +325,55 @@ def test_a_natural_kernel_returning_what_its_role_cannot_use_is_refused_at_build
     with pytest.raises(capsules.CapsulesError) as info:
         capsules.build([path], cache=cache_dir)
     assert str(info.value).startswith(f"{path}:1: 'm' must return {wanted}")
+
+
+TEXT_KERNELS = """
+#capsules mapping constant_text(out_coords)
+def constant_text(out_coords):
+    return 'ab'
+
+#capsules mapping varying_text(out_coords; d)
+def varying_text(out_coords, d):
+    return 'ab' if out_coords[0] > d else 'cd'
+
+#capsules filter labels(window)
+def labels(window):
+    return 'high' if window[0] > 3.0 else 'low'
+
+#capsules filter nothing(window)
+def nothing(window):
+    return None
+
+#capsules mapping shifted(out_coords; d)
+def shifted(out_coords, d):
+    return (out_coords[0] - d, out_coords[1] * 0.5)
+"""
+TEXT_RESULTS = [  # kernel, its line, how SciPy calls it, what the kernel must return and not
+    ("constant_text", 1, lambda k, image: ndimage.geometric_transform(image, k.lowlevel()),
+     "2 input coordinates, not a string"),
+    ("varying_text", 5, lambda k, image: ndimage.geometric_transform(image, k.lowlevel(d=1.0)),
+     "2 input coordinates, not a string"),
+    ("labels", 9, lambda k, image: ndimage.generic_filter(image, k.lowlevel(), size=2),
+     "a number for its window of 4 values, not a string"),
+    ("nothing", 13, lambda k, image: ndimage.generic_filter(image, k.lowlevel(), size=2),
+     "a number for its window of 4 values, not None"),
+]
+
+
+@pytest.mark.parametrize("checked", [False, True], ids=["default", "checked"])
+def test_a_string_or_none_result_is_refused_alike_by_both_builds(write_kernel, cache_dir, checked):
+    # a string has a length and characters: each build once compiled some of them to numbers,
+    # and refused others at build, depending on what pythran could fold
+    path = write_kernel(TEXT_KERNELS, "text_results.py")
+    mod = capsules.load(path, cache=cache_dir, checked=checked)
+    image = np.arange(20.0).reshape(4, 5)
+    for name, line, call, wanted in TEXT_RESULTS:
+        with pytest.raises(capsules.KernelError) as caught:
+            call(mod[name], image)
+        assert str(caught.value) == f"{path.name}:{line}: '{name}' raised TypeError: {name} must return {wanted}"
+        assert isinstance(caught.value.__cause__, TypeError)
+        frames = [frame.filename for frame in traceback.extract_tb(caught.value.__traceback__)]
+        assert not [f for f in frames if Path(f).parent == Path(capsules.__file__).parent], frames
+    # a mapping returning numbers gives what the same function gives as a Python callback
+    python = ndimage.geometric_transform(image, lambda c: mod.shifted.py(np.array(c), 0.25))
+    np.testing.assert_array_equal(ndimage.geometric_transform(image, mod.shifted.lowlevel(d=0.25)), python)

@@ -136,10 +136,30 @@ def test_errors_show_the_cells_lines(shell: Any, case: str, capsys: pytest.Captu
     assert f"In[{count}]:{line}:" in text and "Traceback" not in text  # the located message, not capsules' frames
 
 
-@pytest.mark.parametrize("options", ["--fast", "--cache 'unclosed"])
-def test_bad_option(shell: Any, options: str) -> None:
+BAD_OPTIONS = {
+    "unknown": ("--fast", "unrecognized arguments: --fast"),
+    "garbage": ("garbage )(", "unrecognized arguments: garbage )("),
+    "missing value": ("--checked --cache", "argument --cache: expected one argument"),
+    "unclosed quote": ("--cache 'unclosed", "No closing quotation"),
+    "NUL byte": ("--cache x\0y", "a NUL byte"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_OPTIONS)
+def test_a_bad_option_line_is_one_message_at_the_cell(
+    shell: Any, case: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    options, reason = BAD_OPTIONS[case]
     result = run(shell, f"%%capsules {options}\n#capsules integrand k(x)\ndef k(x):\n    return x\n")
-    assert "the options are --checked, --portable, --cache DIR" in str(result.error_in_exec)
+    err, count = result.error_in_exec, result.execution_count
+    assert isinstance(err, capsules.SpecError)
+    assert str(err) == (f"In[{count}]: %%capsules options: {reason}; the options are --checked, --portable, "
+                        "--cache DIR")
+    assert err.source_line == f"%%capsules {options}"
+    shown = capsys.readouterr()
+    # that message and the line, escaped: no usage printed by argparse, no traceback, no raw NUL byte
+    assert (shown.out + shown.err).splitlines() == [
+        f"SpecError: {err}", "    " + f"%%capsules {options}".replace("\0", "\\x00")]
 
 
 def test_a_kernel_failing_at_run_time_names_its_cell(shell: Any) -> None:

@@ -417,6 +417,31 @@ def test_a_signature_nquad_cannot_call_is_refused() -> None:
         capsules.nquad(power, [[0, 1]])
 
 
+def test_a_kernel_given_another_number_of_variables_is_refused_at_its_line(write_kernel, load_kernel_file) -> None:
+    path = write_kernel("#capsules integrand plane(x, y; a)\ndef plane(x, y, a):\n    return a * x + y\n", "plane.py")
+    kernel = load_kernel_file(path).plane
+    # one range per variable, or the last ones as args: the integral of a x + y over the unit square, and over x
+    assert capsules.dblquad(kernel.lowlevel(a=3.0), 0, 1, 0, 1)[0] == pytest.approx(2.0, rel=1e-14)
+    assert capsules.nquad(kernel.lowlevel(a=3.0), [[0, 1]], args=(0.25,))[0] == pytest.approx(1.75, rel=1e-14)
+    declared = f"{path}:1: 'plane' integrates 2 variable(s) (x, y), but capsules."
+    calls = {
+        "nquad was given 3 range(s):": lambda: capsules.nquad(kernel.lowlevel(a=3.0), [[0, 1]] * 3),
+        "nquad was given 1 range(s) and 2 argument(s):": lambda: capsules.nquad(kernel.lowlevel(a=3.0), [[0, 1]], args=(1.0, 2.0)),
+        "tplquad was given 3 range(s):": lambda: capsules.tplquad(kernel.lowlevel(a=3.0), 0, 1, 0, 1, 0, 1),
+        "quad was given 1 range(s):": lambda: capsules.quad(kernel.lowlevel(a=3.0), 0, 1),
+    }
+    for given, call in calls.items():
+        with pytest.raises(capsules.IntegrationInputError) as caught:
+            call()
+        assert str(caught.value).startswith(declared + given), caught.value
+        assert caught.value.source_line == "#capsules integrand plane(x, y; a)"
+    # the same capsule as a plain LowLevelCallable cannot say how many variables it reads: its own check still runs
+    made = kernel.lowlevel(a=3.0)
+    foreign = LowLevelCallable(made.function, made.user_data, made.signature)
+    with pytest.raises(capsules.KernelError, match="plane integrates 2 variable"):
+        capsules.nquad(foreign, [[0, 1]] * 3)
+
+
 def test_the_driver_is_built_once_into_the_cache(cache_dir: Path) -> None:
     loaded = driver()
     assert loaded.path.is_file() and str(loaded.path).startswith(str(cache_dir))

@@ -58,6 +58,22 @@ class Role:
     parts_body: str = ""
 
 
+# A mapping's result, res, into SciPy's coordinates: res[i] * 1.0, as for a filter.  A string
+# is indexable and * 1.0 compiles for its characters, so it is refused, at its first call, in
+# every build.  pythran decides the isinstance test when compiling and compiles one branch;
+# the message reads irank (a filter's, size), so that a kernel returning a constant string is
+# not folded either, into a build error of the default build alone.
+_COORDINATES = """\
+    if isinstance(res, str):
+        raise TypeError(str.join("", ["{name} must return ", str(irank), " input coordinates, not a string"]))
+    else:
+        if len(res) != irank:
+            raise ValueError("{name} returned the wrong number of input coordinates")
+        for i in range(irank):
+            ic[i] = res[i] * 1.0
+"""
+
+
 ROLES: dict[str, Role] = {
     role.name: role
     for role in (
@@ -96,16 +112,24 @@ def {entry}(n, xx{ud}{unpacked}):
             types="float64*, int64, float64*",
             targets=("generic_filter",),
             returns="a number",
-            # r * 1.0: exactly r for any number (-0.0 and NaN too), and a build
-            # error for a string or None, which would otherwise be stored as garbage
+            # r * 1.0: exactly r for any number (-0.0 and NaN too), and a build error
+            # for None.  A string is refused at the first call, in every build: its
+            # characters would be stored as garbage (see _COORDINATES for the test)
             body="""\
 def {entry}(buf, size, out, ud{unpacked}):
     r = {name}(_capsules_as_array(buf, size){p})
-{check}    out[0] = r * 1.0
-    return 1""",
+    if isinstance(r, str):
+        raise TypeError(str.join("", ["{name} must return a number for its window of ", str(size),
+                                      " values, not a string"]))
+    elif r is None:
+        raise TypeError(str.join("", ["{name} must return a number for its window of ", str(size),
+                                      " values, not None"]))
+    else:
+        out[0] = r * 1.0
+{check}    return 1""",
             check="""\
-    if not _capsules_np.isfinite(r):
-        raise FloatingPointError("{name} returned a non-finite value")
+        if not _capsules_np.isfinite(out[0]):
+            raise FloatingPointError("{name} returned a non-finite value")
 """,
         ),
         Role(
@@ -139,28 +163,19 @@ def {entry}(li, nin, lo, nout, ud{unpacked}):
             types="int64*, float64*, int32, int32",
             targets=("geometric_transform",),
             returns="the input coordinates, a tuple or array of numbers",
-            # res[i] * 1.0: see filter
             body="""\
 def {entry}(oc, ic, orank, irank, ud{unpacked}):
     res = {name}(_capsules_as_array(oc, orank){p})
-    if len(res) != irank:
-        raise ValueError("{name} returned the wrong number of input coordinates")
-    for i in range(irank):
-        ic[i] = res[i] * 1.0
-{check}    return 1""",
+""" + _COORDINATES + """{check}    return 1""",
             check="""\
-        if not _capsules_np.isfinite(ic[i]):
-            raise FloatingPointError("{name} returned a non-finite coordinate")
+            if not _capsules_np.isfinite(ic[i]):
+                raise FloatingPointError("{name} returned a non-finite coordinate")
 """,
             # a coordinate view costs an allocation per pixel: the twin takes the raw pointer
             pointer_body="""\
 def {entry}(oc, ic, orank, irank, ud{unpacked}):
     res = {twin}(oc{p}, orank)
-    if len(res) != irank:
-        raise ValueError("{name} returned the wrong number of input coordinates")
-    for i in range(irank):
-        ic[i] = res[i] * 1.0
-    return 1""",
+""" + _COORDINATES + """    return 1""",
         ),
     )
 }

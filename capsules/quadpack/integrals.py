@@ -150,6 +150,7 @@ def nquad(
     callee = callee_of(func, "func", FORMS)
     levels = level_specs(ranges, opts)
     values = argument_values(args)
+    check_arity(callee, len(levels), len(values), "nquad")
     return run(callee, levels, values, full_output, stacklevel=3)
 
 
@@ -169,7 +170,9 @@ def quad(
     callee = callee_of(func, "func", FORMS)
     level = LevelSpec(constant(a, "a"), constant(b, "b"), *tolerances({"epsabs": epsabs, "epsrel": epsrel,
                                                                        "limit": limit}, "quad"))
-    return run(callee, [level], argument_values(args), False, stacklevel=3)
+    values = argument_values(args)
+    check_arity(callee, 1, len(values), "quad")
+    return run(callee, [level], values, False, stacklevel=3)
 
 
 def dblquad(
@@ -187,7 +190,9 @@ def dblquad(
         LevelSpec(side(gfun, "gfun", (1,)), side(hfun, "hfun", (1,)), *tol),
         LevelSpec(constant(a, "a"), constant(b, "b"), *tol),
     ]
-    return run(callee, levels, argument_values(args), False, stacklevel=3)
+    values = argument_values(args)
+    check_arity(callee, len(levels), len(values), "dblquad")
+    return run(callee, levels, values, False, stacklevel=3)
 
 
 def tplquad(
@@ -206,7 +211,9 @@ def tplquad(
         LevelSpec(side(gfun, "gfun", (2,)), side(hfun, "hfun", (2,)), *tol),
         LevelSpec(constant(a, "a"), constant(b, "b"), *tol),
     ]
-    return run(callee, levels, argument_values(args), False, stacklevel=3)
+    values = argument_values(args)
+    check_arity(callee, len(levels), len(values), "tplquad")
+    return run(callee, levels, values, False, stacklevel=3)
 
 
 def inner(func: Any, ranges: Sequence[Any], opts: Any = None) -> LowLevelCallable:
@@ -279,6 +286,24 @@ def run(
         return problem.value, problem.abserr, {"neval": problem.neval}
     warn_flags([order[k] for k in range(problem.norder)], levels, stacklevel + 1)
     return problem.value, problem.abserr
+
+
+def check_arity(callee: Callee, variables: int, args: int, caller: str) -> None:
+    """Refuse a capsules integrand given other than one range (or argument) per variable it declares.
+
+    Its compiled code would fail at its first call, naming the kernel only;
+    other callables cannot say how many values they read.
+    """
+    kernel = getattr(callee.keep, "kernel", None)  # what Kernel.lowlevel() made knows its kernel
+    if not isinstance(kernel, Kernel) or kernel.spec.role != "integrand" or len(kernel.spec.provided) == variables + args:
+        return
+    declared = kernel.spec.provided
+    given = f"{variables} range(s)" + (f" and {args} argument(s)" if args else "")
+    raise IntegrationInputError(
+        f"'{kernel.name}' integrates {len(declared)} variable(s) ({', '.join(declared)}), but capsules.{caller} "
+        f"was given {given}: give one range per variable, or the last ones as args",
+        **kernel.spec.where(),
+    )
 
 
 def warn_flags(codes: list[int], levels: list[LevelSpec], stacklevel: int) -> None:
