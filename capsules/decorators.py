@@ -22,7 +22,6 @@ from the cache when that exact source was built before, else by building it.
 from __future__ import annotations
 
 import ast
-import ctypes
 import dataclasses
 import functools
 import linecache
@@ -30,7 +29,7 @@ import os
 import threading
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import FunctionType
 from typing import Any, TypeVar, overload
@@ -50,55 +49,20 @@ C = TypeVar("C", bound=Callable[..., Any])
 
 
 def _user_facing(function: C) -> C:
-    """Raise capsules' errors from here, not from deep inside: the message says where the user's line is."""
+    """Raise capsules' errors from here, not from deep inside: the message says where the user's line is.
+
+    This frame is then the only one of capsules' in the traceback, and
+    IPython, Jupyter and pytest leave it out (``__tracebackhide__``).
+    """
 
     @functools.wraps(function)
     def call(*args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True  # noqa: F841  (read by IPython's and pytest's traceback printers)
         try:
             return function(*args, **kwargs)
         except CapsulesError as err:
             raise err.with_traceback(None) from err.__cause__
 
-    return call  # type: ignore[return-value]
-
-
-def _finished() -> Iterator[None]:
-    yield
-
-
-# The throw() of a finished generator raises what it is given from C, adding no frame to the traceback.
-_FINISHED = _finished()
-for _ in _FINISHED:
-    pass
-
-
-class _Application:
-    """What ctypes converts a decorated function with: the decoration runs, and returns how to end.
-
-    ctypes calls ``from_param`` before the C function and drops its frame
-    when it returns; the C function (``PyObject_CallNoArgs``) then calls
-    what it returned, which gives the kernel or raises from C.  So an error
-    reaches the user's line with no frame of capsules in its traceback.
-    """
-
-    def __init__(self, decorate: Callable[[Any], InlineKernel]) -> None:
-        self.decorate = decorate
-
-    def from_param(self, function: Any) -> ctypes.py_object:
-        try:
-            made = self.decorate(function)
-        except CapsulesError as err:
-            err.__suppress_context__ = True  # as `raise err from err.__cause__`: the message says it all
-            return ctypes.py_object(functools.partial(_FINISHED.throw, err.with_traceback(None)))
-        except BaseException as err:  # noqa: BLE001  (ctypes would wrap it in ArgumentError: raise it as it is)
-            return ctypes.py_object(functools.partial(_FINISHED.throw, err))
-        return ctypes.py_object(lambda: made)
-
-
-def _decoration(decorate: Callable[[Any], InlineKernel]) -> Callable[[Any], InlineKernel]:
-    """``decorate`` as a decorator whose errors show the user's frames only (see :class:`_Application`)."""
-    call = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.py_object)(("PyObject_CallNoArgs", ctypes.pythonapi))
-    call.argtypes = (_Application(decorate),)
     return call  # type: ignore[return-value]
 
 
@@ -353,6 +317,7 @@ def _decorator(role: str) -> Callable[..., Any]:
         if callable(arguments):  # used bare: @capsules.filter
             return decorate()(arguments)
 
+        @_user_facing
         def wrap(function: Callable[..., Any]) -> InlineKernel:
             _plain(function, role)
             code = function.__code__
@@ -361,7 +326,7 @@ def _decorator(role: str) -> Callable[..., Any]:
             _check(function, form)
             return InlineKernel(function, form, checked=checked, portable=portable)
 
-        return _decoration(wrap)
+        return wrap
 
     decorate.__name__ = decorate.__qualname__ = role
     decorate.__doc__ = f"""Compile the decorated function as a natural ``{role}`` kernel: {summary}.
@@ -408,13 +373,14 @@ def raw(types: str, /, *, checked: bool = False, portable: bool = False) -> Call
         As for :func:`integrand`.
     """
 
+    @_user_facing
     def wrap(function: Callable[..., Any]) -> InlineKernel:
         _plain(function, inline.RAW)
         form = inline.raw_form(function.__name__, types)
         _check(function, form)
         return InlineKernel(function, form, checked=checked, portable=portable)
 
-    return _decoration(wrap)
+    return wrap
 
 
 __all__ = ["InlineKernel", "filter", "filter1d", "integrand", "lift_function", "mapping", "raw"]
