@@ -51,13 +51,11 @@ C = TypeVar("C", bound=Callable[..., Any])
 def _user_facing(function: C) -> C:
     """Raise capsules' errors from here, not from deep inside: the message says where the user's line is.
 
-    This frame is then the only one of capsules' in the traceback, and
-    IPython, Jupyter and pytest leave it out (``__tracebackhide__``).
+    This frame is then the only one of capsules' in the traceback.
     """
 
     @functools.wraps(function)
     def call(*args: Any, **kwargs: Any) -> Any:
-        __tracebackhide__ = True  # noqa: F841  (read by IPython's and pytest's traceback printers)
         try:
             return function(*args, **kwargs)
         except CapsulesError as err:
