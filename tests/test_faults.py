@@ -299,8 +299,9 @@ def test_a_full_disk_is_reported_as_such_and_publishes_nothing(small_disk, tmp_p
     capsules.build([probe], cache=cache)
     needed = shutil.disk_usage(small_disk).used - before
     reasons = set()
-    # from nothing left (the first write fails) to almost enough (the link fails)
-    for leave in (0, needed // 8, needed // 4, needed // 2, needed * 3 // 4, needed * 7 // 8):
+    # from nothing left (the first write fails) to almost enough (the link fails), in sixteenths:
+    # where this process's writes end and the compiler's begin moves with the size of what is generated
+    for leave in (needed * k // 16 for k in range(16)):
         path = tmp_path / f"k{leave}.py"
         path.write_text(f"# {uuid.uuid4()}\n{SMALL_KERNEL}")  # a new source: a new build
         _fill(small_disk, leave)

@@ -86,7 +86,7 @@ inline void failed_without_error(const char *where);
 // pending, and while one is, it returns at once.  A mapping asks at the
 // start of each output row (its coordinates say where it is: nothing extra
 // to count); the other roles every 256 calls, through a relaxed countdown
-// (no locked instruction) that a failure sets to ask at every call.  A
+// (no locked instruction) that a failure marks to ask at every call.  A
 // straight integrand (no loop, nothing called but math) never asks: its
 // calls are short, and quad soon returns to Python (see capsules/generate/entries.py).
 //
@@ -114,11 +114,36 @@ inline std::atomic<int> &thread_countdown() {
 #endif
   return countdowns[((thread >> 12) * 0x9E3779B97F4A7C15ull) >> 58].left;
 }
+// Python runs signal handlers in its main thread only, so elsewhere the
+// periodic look finds nothing a failure has not marked: another thread
+// skips it, and takes no GIL (capsules.nquad's threads, which run with the
+// GIL released, would otherwise queue for it at every 256th call).  A
+// failure marks the counter below zero (fail()), and is looked at in any
+// thread.  The main thread is learnt when capsules reads the module's
+// exports; until then, every thread looks.
+inline unsigned long main_thread = 0;
+inline void remember_main_thread() {
+  if (main_thread != 0) return;
+  PyObject *threading = PyImport_ImportModule("threading");
+  PyObject *main = threading ? PyObject_CallMethod(threading, "main_thread", nullptr) : nullptr;
+  PyObject *ident = main ? PyObject_GetAttrString(main, "ident") : nullptr;
+  unsigned long value = ident ? PyLong_AsUnsignedLong(ident) : 0;
+  Py_XDECREF(ident);
+  Py_XDECREF(main);
+  Py_XDECREF(threading);
+  if (PyErr_Occurred()) PyErr_Clear();  // not learnt: every thread keeps looking
+  else main_thread = value;
+}
 inline bool stop_now(std::atomic<int> &count) {
+  bool marked = count.load(std::memory_order_relaxed) < 0;
+  if (!marked && main_thread != 0 && PyThread_get_thread_ident() != main_thread) {
+    count.store(256, std::memory_order_relaxed);
+    return false;
+  }
   PyGILState_STATE gil = PyGILState_Ensure();
   bool stop = PyErr_Occurred() != nullptr || PyErr_CheckSignals() != 0;
   PyGILState_Release(gil);
-  count.store(stop ? 1 : 256, std::memory_order_relaxed);
+  count.store(stop ? -1 : 256, std::memory_order_relaxed);  // while one is pending, look at every call
   return stop;
 }
 // Whether it is time to ask: the test on the hot path.  The asking itself
@@ -133,8 +158,8 @@ inline bool due_at_row(const npy_intp *out_coords, int rank) {
   return rank > 0 && out_coords[rank - 1] == 0;
 }
 template <class T> T fail(T value) {
-  countdown.store(1, std::memory_order_relaxed);
-  thread_countdown().store(1, std::memory_order_relaxed);
+  countdown.store(-1, std::memory_order_relaxed);
+  thread_countdown().store(-1, std::memory_order_relaxed);
   return value;
 }
 // Whether n items at p and m items at q share no byte (compared as
