@@ -378,3 +378,28 @@ def test_a_natural_line_kernel_runs_several_windows_at_once_too(write_kernel, ca
     _skip_unless_gcc(module, "the vector code checked below is gcc's for an x86-64 host's instruction set")
     # the lines reach it as SciPy's pointers, which the path for kept promises declares apart
     assert re.search(r"\bvdivpd\b", _entry_assembly(assemble, module, "window_mean_kept"))
+
+
+MANY_VARIABLES = """
+from math import cos, pi
+
+
+#pythran export capsule genz(int32, float64*, float64*)
+def genz(n, x, c):
+    t = 2.0 * pi * c[0]
+    for i in range(n):
+        t += c[i + 1] * x[i]
+    return cos(t)
+"""
+
+
+def test_an_integrand_reads_x_a_value_at_a_time_as_its_caller_stored_it(write_kernel, cache_dir, assemble):
+    """nquad stores one value of x just before each call: a vector load of x would wait for that store."""
+    module = capsules.load(write_kernel(MANY_VARIABLES, "many.py"), cache=cache_dir)
+    coefficients = [0.3, 3.0, 5.0, 7.0, 9.0]
+    compiled = integrate.nquad(module.genz.lowlevel(coefficients), [[0, 1]] * 4, full_output=True)
+    python = integrate.nquad(lambda *x: module.genz.py(4, x, coefficients), [[0, 1]] * 4, full_output=True)
+    assert compiled == python  # the same operations in the same order: the same steps and value
+    _skip_unless_gcc(module, "the loads checked below are gcc's on x86-64", native=False)
+    code = _entry_assembly(assemble, module, "genz")
+    assert re.search(r"\bcos\b", code) and not re.search(r"\bv?(movupd|mulpd|addpd|movapd)\b", code), code

@@ -54,6 +54,7 @@ class EntryPlan:
     due: str  # the test of whether it is time to ask Python for a Ctrl-C or a failure ("": it never asks)
     countdown: str  # the counter `due` counts down (see entry_runtime.hpp)
     short_loops: str  # the kernel's loops are short (a generic_filter footprint), see CAPSULES_SHORT_LOOPS
+    scalar_loads: str  # it reads the x its caller just stored into, see CAPSULES_SCALAR_LOADS
     padded: str  # the entry point reserves unused stack (see CAPSULES_FRAME_PAD)
 
 
@@ -142,6 +143,7 @@ def plan(spec: ExportSpec, sig: Signature, filename: str, checked: bool) -> Entr
         due="" if straight else _due(sig),
         countdown=_countdown(sig),
         short_loops="yes" if "generic_filter" in sig.form.targets else "",
+        scalar_loads="yes" if set(sig.form.targets) & set(ND_INTEGRATORS) and "double *" in sig.form.args else "",
         padded="yes" if straight else "",
     )
 

@@ -30,6 +30,22 @@ PYTHONIC_NS_END
 #define CAPSULES_SHORT_LOOPS
 #define CAPSULES_END_SHORT_LOOPS
 #endif
+// An integrand of many variables reads x, into which its caller (SciPy's
+// nquad, or capsules.nquad's driver) has just stored a value with an
+// 8-byte store.  A vector load of x[0..1] or x[0..3] cannot take that value
+// from the store, and waits for it to reach the cache: for a small integrand
+// that wait cost as much as the rest of the call, in hand-written C as much
+// as here (benchmarks/NQUAD.md).  So an entry point that reads x is compiled
+// without the vectorizer, which the kernel is inlined into: x is read a
+// value at a time, as it was stored.  No result changes (no operation is
+// reordered either way).  -DCAPSULES_VECTOR_INTEGRANDS leaves it to gcc.
+#if defined(__GNUC__) && !defined(__clang__) && !defined(CAPSULES_VECTOR_INTEGRANDS)
+#define CAPSULES_SCALAR_LOADS _Pragma("GCC push_options") _Pragma("GCC optimize(\"no-tree-vectorize\")")
+#define CAPSULES_END_SCALAR_LOADS _Pragma("GCC pop_options")
+#else
+#define CAPSULES_SCALAR_LOADS
+#define CAPSULES_END_SCALAR_LOADS
+#endif
 // SciPy's quad calls an integrand from a thunk that restores five saved
 // registers and jumps to it: the integrand's frame lies on the slots the
 // thunk saved them in, and a small frame there ran much slower than a
