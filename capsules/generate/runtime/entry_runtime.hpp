@@ -122,10 +122,10 @@ struct alignas(64) Countdown {
 };
 inline Countdown countdowns[64];
 inline std::atomic<int> &thread_countdown() {
-  std::uintptr_t thread = 0;
-#if defined(__x86_64__)
+  std::uintptr_t thread = 0;  // elsewhere: one counter for every thread, as ndimage's kernels share
+#if defined(__linux__) && defined(__x86_64__)
   asm("mov %%fs:0, %0" : "=r"(thread));  // the TCB's first word points to itself
-#elif defined(__aarch64__)
+#elif defined(__linux__) && defined(__aarch64__)
   asm("mrs %0, tpidr_el0" : "=r"(thread));
 #endif
   return countdowns[((thread >> 12) * 0x9E3779B97F4A7C15ull) >> 58].left;
