@@ -33,9 +33,7 @@ import os
 import platform
 import random
 import statistics
-import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from collections.abc import Callable
@@ -87,14 +85,9 @@ def inlined_engine(folder: Path) -> engines.Driver:
     -fno-semantic-interposition, without which gcc may not inline a
     function of a shared library that another library could replace.
     """
-    for name, data in engines.sources().items():
-        (folder / name).write_bytes(data)
-    compiler, flags = engines.compile_command()
-    binary = folder / "inlined.so"
-    subprocess.run([*compiler, *flags, "-fno-semantic-interposition", f"-I{sysconfig.get_paths()['include']}",
-                    "-include", str(C_DIR / "kernels.c"), "-DCAPSULES_NQUAD_INTEGRAND=genz",
-                    str(folder / "driver.cpp"), "-o", str(binary)], check=True, capture_output=True, text=True)
-    return engines.load(binary)
+    engines.compile_into(folder, extra=("-fno-semantic-interposition", "-include", str(C_DIR / "kernels.c"),
+                                        "-DCAPSULES_NQUAD_INTEGRAND=genz"))
+    return engines.load(folder / engines.BINARY)
 
 
 def implementations(

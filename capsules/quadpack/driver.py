@@ -142,21 +142,27 @@ def driver(cache: Cache | str | Path | None = None) -> Driver:
 
 def _find_or_build(cache: Cache | str | Path | None) -> Entry:
     """This machine's driver from a cache, else one a loaded package ships, else one compiled now into ``cache``."""
-    digest, _ = key()
+    digest, inputs = key()
     try:
-        usable = cache if isinstance(cache, Cache) else Cache(cache)
-    except CacheError:
-        found = read_only_lookup(digest) or shipped()
-        if found is None:
-            raise  # nowhere to build: say why the cache is unusable
+        usable, unusable = cache if isinstance(cache, Cache) else Cache(cache), None
+    except CacheError as err:
+        usable, unusable = None, err  # a shipped driver may still serve
+    found = (usable and usable.lookup(digest)) or read_only_lookup(digest) or shipped()
+    if found is not None:
         return found
-    return usable.lookup(digest) or read_only_lookup(digest) or shipped() or _entry(usable, digest)
+    if usable is None:
+        raise unusable  # nowhere to build: say why the cache is unusable
+    return _entry(usable, digest, inputs)
 
 
 def sources() -> dict[str, bytes]:
     """The driver's C++ sources, read from the installed package."""
     folder = resources.files(__package__)
     return {name: (folder / name).read_bytes() for name in SOURCES}
+
+
+def _source_digests() -> dict[str, str]:
+    return {name: hashlib.sha256(data).hexdigest() for name, data in sources().items()}
 
 
 def compile_command(portable: bool = False) -> tuple[list[str], tuple[str, ...]]:
@@ -172,7 +178,7 @@ def key() -> tuple[str, dict]:
     inputs = {
         "what": WHAT,
         "capsules": __version__,
-        "sources": {name: hashlib.sha256(data).hexdigest() for name, data in sources().items()},
+        "sources": _source_digests(),
         "compiler": compiler,
         "toolchain": toolchain(),
         "flags": list(flags),
@@ -186,9 +192,8 @@ def key() -> tuple[str, dict]:
     return hashlib.sha256(blob).hexdigest(), inputs
 
 
-def _entry(cache: Cache, digest: str) -> Entry:
+def _entry(cache: Cache, digest: str, inputs: dict) -> Entry:
     """Compile the driver into ``cache`` under the build lock, unless another process just did."""
-    _, inputs = key()
     with cache.lock(digest):
         found = cache.lookup(digest)
         if found is not None:
@@ -226,7 +231,7 @@ def _shipped_inputs() -> dict:
     """What a shipped driver must match here: these sources (the ctypes layout above), this Python and platform."""
     return {
         "what": WHAT,
-        "sources": {name: hashlib.sha256(data).hexdigest() for name, data in sources().items()},
+        "sources": _source_digests(),
         "python": sys.implementation.cache_tag,
         "abiflags": getattr(sys, "abiflags", ""),
         "platform": sysconfig.get_platform(),
@@ -255,9 +260,10 @@ def _shipped_data(folder: Path) -> dict | None:
 
 def shipped() -> Entry | None:
     """The driver a loaded package's wheel ships for this Python and these sources, checked; None if none suits."""
+    here = _shipped_inputs()
     for folder in prebuilt.folders():
         data = _shipped_data(folder / PREBUILT)
-        if data is None or data["inputs"] != _shipped_inputs():
+        if data is None or data["inputs"] != here:
             continue
         try:
             return verified(folder / PREBUILT, data, installed=True)
@@ -266,8 +272,11 @@ def shipped() -> Entry | None:
     return None
 
 
-def compile_into(folder: Path, portable: bool = False) -> None:
+def compile_into(folder: Path, portable: bool = False, extra: tuple[str, ...] = ()) -> None:
     """Write the driver's sources into ``folder`` and compile them there (its build.log records how).
+
+    ``extra``: flags after the driver's own (benchmarks/nquad.py compiles an
+    integrand into the driver with them).
 
     Raises
     ------
@@ -278,7 +287,7 @@ def compile_into(folder: Path, portable: bool = False) -> None:
         write_file(folder / name, data)
     compiler, flags = compile_command(portable)
     include = sysconfig.get_paths()["include"]
-    command = [*compiler, *flags, f"-I{include}", str(folder / "driver.cpp"), "-o", str(folder / BINARY)]
+    command = [*compiler, *flags, *extra, f"-I{include}", str(folder / "driver.cpp"), "-o", str(folder / BINARY)]
     try:
         done = subprocess.run(command, capture_output=True, text=True, cwd=folder)
     except OSError as err:
