@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import warnings
@@ -34,6 +34,8 @@ import capsules
 from capsules.build import build_flags
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from harness import pair_table  # noqa: E402
 
 
 class _Interpolation(ctypes.Structure):
@@ -107,13 +109,9 @@ def main() -> None:
     args = parser.parse_args()
     cache = args.cache or tempfile.mkdtemp(prefix="capsules-bench-")
     with tempfile.TemporaryDirectory() as tmp:
-        print("| workload | capsules median, ms | C median, ms | capsules min, ms | C min, ms | capsules / C (median) |")
-        print("|---|---|---|---|---|---|")
-        for name, ours, c in workloads(cache, Path(tmp)):
-            mine, theirs = measure(ours, c, args.repeats)
-            ratio = statistics.median(mine) / statistics.median(theirs)
-            print(f"| {name} | {statistics.median(mine) * 1e3:.3f} | {statistics.median(theirs) * 1e3:.3f} | "
-                  f"{min(mine) * 1e3:.3f} | {min(theirs) * 1e3:.3f} | {ratio:.3f} |")
+        rows = ((name, *measure(ours, c, args.repeats)) for name, ours, c in workloads(cache, Path(tmp)))
+        for line in pair_table(("capsules", "C"), rows, 3):
+            print(line)
 
 
 if __name__ == "__main__":

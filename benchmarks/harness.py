@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,6 +92,17 @@ if str(HERE) not in sys.path:
 
 
 # --------------------------------------------------------------------------- building
+
+
+def pair_table(names: tuple[str, str], rows: Iterable[tuple[str, list[float], list[float]]], digits: int) -> Iterator[str]:
+    """A markdown table of two implementations timed in pairs: medians, minimums (ms) and the ratio of the medians."""
+    a, b = names
+    yield f"| workload | {a} median, ms | {b} median, ms | {a} min, ms | {b} min, ms | {a} / {b} (median) |"
+    yield "|---|---|---|---|---|---|"
+    for name, first, second in rows:
+        ms = [statistics.median(first) * 1e3, statistics.median(second) * 1e3, min(first) * 1e3, min(second) * 1e3]
+        cells = " | ".join(f"{t:.{digits}f}" for t in ms)
+        yield f"| {name} | {cells} | {statistics.median(first) / statistics.median(second):.3f} |"
 
 
 def _c_types() -> dict[str, tuple[Any, list[Any]]]:

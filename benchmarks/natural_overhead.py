@@ -11,7 +11,7 @@ SciPy call and the ratio natural / raw of the medians.
 from __future__ import annotations
 
 import argparse
-import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,6 +20,9 @@ import numpy as np
 from scipy import integrate, ndimage
 
 import capsules
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import pair_table  # noqa: E402
 
 KERNELS = Path(__file__).resolve().parent.parent / "kernels"
 
@@ -73,13 +76,9 @@ def main() -> None:
     parser.add_argument("--cache", default=None)
     args = parser.parse_args()
     cache = args.cache or tempfile.mkdtemp(prefix="capsules-bench-")
-    print("| workload | natural median, ms | raw median, ms | natural min, ms | raw min, ms | natural / raw (median) |")
-    print("|---|---|---|---|---|---|")
-    for name, natural, raw in workloads(cache):
-        nat, raw_t = measure(natural, raw, args.repeats)
-        ratio = statistics.median(nat) / statistics.median(raw_t)
-        print(f"| {name} | {statistics.median(nat) * 1e3:.2f} | {statistics.median(raw_t) * 1e3:.2f} | "
-              f"{min(nat) * 1e3:.2f} | {min(raw_t) * 1e3:.2f} | {ratio:.3f} |")
+    rows = ((name, *measure(natural, raw, args.repeats)) for name, natural, raw in workloads(cache))
+    for line in pair_table(("natural", "raw"), rows, 2):
+        print(line)
 
 
 if __name__ == "__main__":
