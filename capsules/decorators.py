@@ -38,10 +38,11 @@ from scipy import LowLevelCallable
 
 from . import inline
 from .cache import Cache
-from .errors import CapsulesError, SpecError
+from .errors import CapsulesError, KernelError, SpecError
 from .generate.roles import ROLES
 from .load import ComplexParts, Kernel, KernelModule, callables, load, prebuilt_module
 from .prebuilt import not_built_either
+from .reporting import cell_name, decorator_at, for_user
 from .natural import different_names, listed_names
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -51,7 +52,8 @@ C = TypeVar("C", bound=Callable[..., Any])
 def _user_facing(function: C) -> C:
     """Raise capsules' errors from here, not from deep inside: the message says where the user's line is.
 
-    This frame is then the only one of capsules' in the traceback.
+    This frame is then the only one of capsules' in the traceback (and in
+    IPython, a located error shows as its message alone).
     """
 
     @functools.wraps(function)
@@ -59,7 +61,7 @@ def _user_facing(function: C) -> C:
         try:
             return function(*args, **kwargs)
         except CapsulesError as err:
-            raise err.with_traceback(None) from err.__cause__
+            raise for_user(err).with_traceback(None) from err.__cause__
 
     return call  # type: ignore[return-value]
 
@@ -157,6 +159,9 @@ class InlineKernel:
 
     def _load(self, cache: Cache | str | Path | None) -> Kernel:
         lifted = lift_function(self.function, self.declaration, self.defined)
+        shown = cell_name(lifted.origin)
+        if shown is not None:  # an IPython cell: its kernels' run-time errors name it as the notebook does
+            KernelError.shown_as[lifted.filename] = shown
         origin = Path(lifted.origin)
         # a package's prebuilt binaries first (its wheel carries them): no cache, no pythran, no compiler
         installed, unsuitable = prebuilt_module(origin, lifted.text.encode(), checked=self.checked, constants={},
@@ -312,19 +317,18 @@ def _decorator(role: str) -> Callable[..., Any]:
                  portable: bool = False) -> Callable[[F], InlineKernel]: ...
 
     def decorate(arguments: Any = None, /, *, checked: bool = False, portable: bool = False) -> Any:
-        if callable(arguments):  # used bare: @capsules.filter
-            return decorate()(arguments)
+        bare = callable(arguments)  # @capsules.filter, not called: this frame is the user's callee
 
-        @_user_facing
         def wrap(function: Callable[..., Any]) -> InlineKernel:
             _plain(function, role)
             code = function.__code__
             names = code.co_varnames[: code.co_argcount]
-            form = inline.natural_form(role, function.__name__, names, arguments)
+            form = inline.natural_form(role, function.__name__, names, None if bare else arguments)
             _check(function, form)
             return InlineKernel(function, form, checked=checked, portable=portable)
 
-        return wrap
+        located = decorator_at(1, role, wrap)
+        return located(arguments) if bare else located
 
     decorate.__name__ = decorate.__qualname__ = role
     decorate.__doc__ = f"""Compile the decorated function as a natural ``{role}`` kernel: {summary}.
@@ -371,14 +375,13 @@ def raw(types: str, /, *, checked: bool = False, portable: bool = False) -> Call
         As for :func:`integrand`.
     """
 
-    @_user_facing
     def wrap(function: Callable[..., Any]) -> InlineKernel:
         _plain(function, inline.RAW)
         form = inline.raw_form(function.__name__, types)
         _check(function, form)
         return InlineKernel(function, form, checked=checked, portable=portable)
 
-    return wrap
+    return decorator_at(1, "raw", wrap)
 
 
 __all__ = ["InlineKernel", "filter", "filter1d", "integrand", "lift_function", "mapping", "raw"]

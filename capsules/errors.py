@@ -59,7 +59,9 @@ class CapsulesError(Exception):
         return f"{self}\n    {shown}"
 
     def __reduce__(self):  # keep keyword-only fields through pickling
-        return (_rebuild, (type(self), self.__dict__))
+        # not IPython's rendering hook (capsules.reporting), which refers to the error itself
+        state = {key: value for key, value in self.__dict__.items() if key != "_render_traceback_"}
+        return (_rebuild, (type(self), state))
 
 
 def _rebuild(cls: type[CapsulesError], state: dict) -> CapsulesError:

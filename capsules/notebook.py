@@ -24,7 +24,6 @@ unchanged one costs a lookup; the new build is loaded into the same process.
 from __future__ import annotations
 
 import argparse
-import functools
 import hashlib
 import shlex
 from pathlib import Path
@@ -36,6 +35,7 @@ from .cache import Cache
 from .decorators import InlineKernel
 from .errors import CapsulesError, KernelError, SpecError
 from .load import KernelModule, load
+from .reporting import alone
 from .spec import declares_kernels
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -72,7 +72,7 @@ def _options(ipython: Any, line: str, cell: str) -> argparse.Namespace:
         return _parser().parse_args(shlex.split(line))
     except ValueError as err:  # argparse's refusal, or shlex's unclosed quote
         where = f"In[{_cell_number(ipython, cell)}]"
-        raise _shown(SpecError(f"%%capsules options: {err}; the options are --checked, --portable, --cache DIR",
+        raise alone(SpecError(f"%%capsules options: {err}; the options are --checked, --portable, --cache DIR",
                                path=where, source_line=f"%%capsules {line}")) from None
 
 
@@ -103,7 +103,7 @@ def run_cell(
         store = Cache(cache)
         path = store.source_file(cell_file(cell), cell.encode())
     except CapsulesError as err:  # an unusable --cache: the message names it
-        raise _shown(err) from None
+        raise alone(err) from None
     KernelError.shown_as[path.name] = shown  # what its kernels' run-time errors call it
     namespace = ipython.user_ns
     before = dict(namespace)
@@ -114,7 +114,7 @@ def run_cell(
             kernels.update(_comment_kernels(load(path, cache=store, checked=checked, portable=portable), namespace,
                                             shown, cell))
     except CapsulesError as err:
-        raise _shown(inline.relocated(err, path, shown, tuple(cell.splitlines()), err.line)) from None
+        raise alone(inline.relocated(err, path, shown, tuple(cell.splitlines()), err.line)) from None
     return kernels
 
 
@@ -131,7 +131,7 @@ def _compiled(cell: str, path: Path, shown: str) -> CodeType:
         line = getattr(err, "lineno", None) or _nul_line(cell)
         message = getattr(err, "msg", None) or str(err)
         text = inline.line_text(cell.splitlines(), line)
-        raise _shown(SpecError(f"not valid Python: {message}", path=shown, line=line, source_line=text)) from None
+        raise alone(SpecError(f"not valid Python: {message}", path=shown, line=line, source_line=text)) from None
 
 
 def _nul_line(cell: str) -> int | None:
@@ -173,18 +173,6 @@ def _comment_kernels(module: KernelModule, namespace: dict[str, Any], shown: str
         if not spec.capsule:  # a plain pythran export: the compiled function, as %%pythran gives
             namespace[spec.name] = getattr(module.native, spec.name)
     return kernels
-
-
-def _shown(err: CapsulesError) -> CapsulesError:
-    """``err``, shown by IPython as its located message alone: the traceback would be capsules' own."""
-    err._render_traceback_ = functools.partial(_render, err)  # type: ignore[attr-defined]
-    return err
-
-
-def _render(err: CapsulesError) -> list[str]:
-    # escaped: a NUL byte or a stray control character must not reach the notebook's output
-    shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in (err.source_line or "").strip())
-    return [f"{type(err).__name__}: {err}"] + ([f"    {shown}"] if shown else [])
 
 
 __all__ = ["cell_file", "load_ipython_extension", "run_cell"]

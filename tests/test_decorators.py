@@ -531,8 +531,19 @@ def test_an_error_when_decorating_shows_the_users_line_and_no_capsules_frame(tmp
                     lines[-1]), done.stderr
     # the decorator's line (Python 3.11 and later) or its function's (3.10)
     assert re.search(rf'File "{re.escape(str(path))}", line [4-6]\b', done.stderr), done.stderr
-    # one frame of capsules' at most: the decorator that raised, not the checks behind it (IPython hides it)
-    assert sum('File "' in line and "capsules" + os.sep in line for line in lines) <= 1, done.stderr
+    # no frame of capsules': the decorator's own frame is shown at the user's line
+    frames = [line for line in lines if line.lstrip().startswith('File "')]
+    assert frames and all(f'File "{path}"' in line for line in frames), done.stderr
+
+
+def test_a_bare_decorators_error_shows_the_users_line(tmp_path: Path) -> None:
+    path = tmp_path / "bare.py"
+    path.write_text("import capsules\n\n\n@capsules.integrand\ndef k(*x):\n    return x[0]\n")
+    done = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=False)
+    assert re.search(rf"SpecError: {re.escape(str(path))}:[45]: 'k' must take plain positional arguments\n\Z",
+                     done.stderr), done.stderr
+    # used bare, the decorator is the function the user's line calls: that one frame is capsules'
+    assert sum('File "' in line and "capsules" + os.sep in line for line in done.stderr.splitlines()) == 1
 
 
 def test_a_recursive_kernel_and_mutually_recursive_helpers(script: Callable[[str], ModuleType]) -> None:

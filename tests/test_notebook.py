@@ -173,6 +173,55 @@ def test_a_kernel_failing_at_run_time_names_its_cell(shell: Any) -> None:
     assert str(cause).startswith(f"In[{count}]:1: 'fails' raised ValueError")
 
 
+DECORATED = {  # a decorated kernel in an ordinary cell: its mistake, where it is, and what is said
+    "decorating": ("@capsules.integrand('x, y; a')\ndef k(x, a):\n    return a * x\n", 1,
+                   "SpecError", "'k' takes (x, a), but the decorator lists (x, y, a)"),
+    "building": ("@capsules.integrand('x; a')\ndef g(x, a):\n    return a * x + 'q'\n\ng.build()\n", 3,
+                 "BuildError", "Invalid operand for `+`"),
+}
+
+
+@pytest.mark.parametrize("case", DECORATED)
+def test_a_decorated_kernels_error_in_a_cell_is_its_message_at_the_cell(
+    shell: Any, case: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cell, line, kind, message = DECORATED[case]
+    result = run(shell, "import capsules\n" + cell)
+    count, err = result.execution_count, result.error_in_exec
+    assert type(err).__name__ == kind and str(err).startswith(f"In[{count}]:{line + 1}: ") and message in str(err)
+    shown = capsys.readouterr()
+    text = shown.out + shown.err
+    # the located message and the offending line, as for %%capsules cells: no traceback, no cell file name
+    assert text.startswith(f"{kind}: In[{count}]:{line + 1}: ") and "Traceback" not in text, text
+    assert "ipython-input" not in text and "capsules" + os.sep not in text, text
+    assert text.rstrip().endswith(cell.splitlines()[line - 1].strip()), text
+
+
+def test_a_decorated_kernel_failing_at_run_time_names_its_cell(shell: Any) -> None:
+    defined = run(shell, "import capsules\n\n@capsules.integrand('x', checked=True)\ndef tilt(x):\n"
+                         "    return 1.0 / (x - x)\n\ntilt.build()\n")
+    assert defined.error_in_exec is None
+    result = run(shell, "capsules.quad(tilt, 0, 1)")
+    assert isinstance(result.error_in_exec, capsules.KernelError)
+    assert str(result.error_in_exec).startswith(f"In[{defined.execution_count}]:3: 'tilt' raised ZeroDivisionError")
+
+
+def test_a_decorated_kernels_error_in_a_jupyter_kernel_is_its_message_at_the_cell(
+    cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nbformat = pytest.importorskip("nbformat", reason="needs nbformat (test extra)")
+    nbclient = pytest.importorskip("nbclient", reason="needs nbclient and ipykernel (test extra)")
+    cells = ["import capsules", "@capsules.integrand('x, y; a')\ndef k(x, a):\n    return a * x"]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    monkeypatch.setenv("CAPSULES_CACHE", str(cache_dir))
+    nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3", allow_errors=True).execute()
+    [error] = notebook.cells[1].outputs
+    # ipykernel names the cell's file /tmp/ipykernel_<pid>/<hash>.py: the notebook shows In[2]
+    assert error.output_type == "error" and error.ename == "SpecError"
+    assert error.traceback == ["SpecError: In[2]:1: 'k' takes (x, a), but the decorator lists (x, y, a): they must "
+                               "be the same names in the same order", "    @capsules.integrand('x, y; a')"]
+
+
 def _printed(notebook: Any) -> str:
     return "\n".join(
         output.get("text", "") for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs
