@@ -101,7 +101,8 @@ def implementations(
         REFERENCE: lambda: integrate.nquad(capsule, ranges, full_output=True),
         "capsules.nquad, capsule": lambda: capsules.nquad(capsule, ranges, full_output=True),
         "capsules.nquad, C through ctypes": lambda: capsules.nquad(foreign, ranges, full_output=True),
-        "capsules.nquad, C inlined into the driver": lambda: run(callee, levels, [], True, 2, engine=inlined),
+        "capsules.nquad, C inlined into the driver":
+            lambda: run(callee, levels, [], True, 2, caller="nquad", engine=inlined),
         # a C function that returns 0 at once (each quad call then stops after one 21-point rule):
         # the integrators' own cost per evaluation
         "floor: scipy.nquad, no-op C": lambda: integrate.nquad(noop, ranges, full_output=True),

@@ -149,9 +149,7 @@ def nquad(
     """
     callee = callee_of(func, "func", FORMS)
     levels = level_specs(ranges, opts)
-    values = argument_values(args)
-    check_arity(callee, len(levels), len(values), "nquad")
-    return run(callee, levels, values, full_output, stacklevel=3)
+    return run(callee, levels, argument_values(args), full_output, stacklevel=3, caller="nquad")
 
 
 def quad(
@@ -170,9 +168,7 @@ def quad(
     callee = callee_of(func, "func", FORMS)
     level = LevelSpec(constant(a, "a"), constant(b, "b"), *tolerances({"epsabs": epsabs, "epsrel": epsrel,
                                                                        "limit": limit}, "quad"))
-    values = argument_values(args)
-    check_arity(callee, 1, len(values), "quad")
-    return run(callee, [level], values, False, stacklevel=3)
+    return run(callee, [level], argument_values(args), False, stacklevel=3, caller="quad")
 
 
 def dblquad(
@@ -190,9 +186,7 @@ def dblquad(
         LevelSpec(side(gfun, "gfun", (1,)), side(hfun, "hfun", (1,)), *tol),
         LevelSpec(constant(a, "a"), constant(b, "b"), *tol),
     ]
-    values = argument_values(args)
-    check_arity(callee, len(levels), len(values), "dblquad")
-    return run(callee, levels, values, False, stacklevel=3)
+    return run(callee, levels, argument_values(args), False, stacklevel=3, caller="dblquad")
 
 
 def tplquad(
@@ -211,9 +205,7 @@ def tplquad(
         LevelSpec(side(gfun, "gfun", (2,)), side(hfun, "hfun", (2,)), *tol),
         LevelSpec(constant(a, "a"), constant(b, "b"), *tol),
     ]
-    values = argument_values(args)
-    check_arity(callee, len(levels), len(values), "tplquad")
-    return run(callee, levels, values, False, stacklevel=3)
+    return run(callee, levels, argument_values(args), False, stacklevel=3, caller="tplquad")
 
 
 def inner(func: Any, ranges: Sequence[Any], opts: Any = None) -> LowLevelCallable:
@@ -262,9 +254,14 @@ class InnerCallable(LowLevelCallable):
 
 def run(
     callee: Callee, levels: list[LevelSpec], args: list[float], full_output: bool, stacklevel: int,
-    engine: Driver | None = None,
+    caller: str, engine: Driver | None = None,
 ) -> Any:
-    """Integrate in ``engine`` (the driver by default), with the GIL released; raise what a kernel raised, warn as SciPy would."""
+    """Integrate in ``engine`` (the driver by default), with the GIL released.
+
+    Raise what a kernel raised, and warn as SciPy would.  ``caller``: the
+    function of capsules that integrates (``"nquad"``), as its errors name it.
+    """
+    check_arity(callee, len(levels), len(args), caller)
     if callee.form >= ONE_VARIABLE and len(levels) + len(args) > 1:
         raise IntegrationInputError(
             f"func takes one double ({callee.keep.signature!r}) but the integral has {len(levels)} variable(s) and "
