@@ -52,7 +52,7 @@ class CapsulesError(Exception):
 
     def report(self) -> str:
         """The error as the CLI prints it: the message, and the offending line indented under it."""
-        if not self.source_line:
+        if not (self.source_line or "").strip():
             return str(self)
         # escaped: a form feed or a stray control character must not break the report's lines
         shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in self.source_line.strip())

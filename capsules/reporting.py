@@ -80,8 +80,7 @@ def for_user(err: CapsulesError) -> CapsulesError:
     """``err`` as the user is shown it: a cell named as IPython names it, rendered there as its message alone."""
     shown = cell_name(err.path) if err.path else None
     if shown is not None:
-        lines = tuple(linecache.getline(err.path, n).rstrip("\n") for n in range(1, (err.line or 0) + 1))
-        err = inline.relocated(err, err.path, shown, lines, err.line)  # type: ignore[arg-type]
+        err = inline.relocated(err, err.path, shown, tuple(linecache.getlines(err.path)), err.line)
     return alone(err) if err.path is not None and err.line is not None else err
 
 
@@ -92,10 +91,8 @@ def alone(err: CapsulesError) -> CapsulesError:
 
 
 def render(err: CapsulesError) -> list[str]:
-    """The lines IPython shows for ``err``: its type and message, and the offending line under it."""
-    # escaped: a NUL byte or a stray control character must not reach the notebook's output
-    shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in (err.source_line or "").strip())
-    return [f"{type(err).__name__}: {err}"] + ([f"    {shown}"] if shown else [])
+    """The lines IPython shows for ``err``: its type, and its report (the message, the offending line under it)."""
+    return f"{type(err).__name__}: {err.report()}".splitlines()
 
 
 __all__ = ["alone", "cell_name", "decorator_at", "for_user", "render"]
