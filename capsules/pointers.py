@@ -12,6 +12,7 @@ builtin's or math's (a function of the module is then searched in turn).
 from __future__ import annotations
 
 import ast
+import builtins
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -96,8 +97,6 @@ def _reads_through(parent: ast.AST, name: ast.Name, defs: dict[str, ast.Function
 
 def _takes_numbers(function: ast.expr, defs: dict[str, ast.FunctionDef]) -> bool:
     """Whether a call's function is one that takes numbers only: a builtin, or one of math's or cmath's."""
-    import builtins
-
     if isinstance(function, ast.Name):
         return function.id not in defs and hasattr(builtins, function.id)
     return isinstance(function, ast.Attribute) and isinstance(function.value, ast.Name) and \
